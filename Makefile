@@ -1,0 +1,28 @@
+# The README's two set-up commands. Needs only Python (>= 3.10) and pip.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: create .venv, install tfaug, run the main job on the embedded default dataset
+demo: $(STAMP)
+	$(BIN)/tfaug demo
+
+## make test: create/update .venv, install with test extras, run the test suite
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs saved_models .pytest_cache

@@ -1,0 +1,11 @@
+#!/usr/bin/env python3
+"""Script form of `tfaug demo` for users who prefer scripts: same arguments, same behaviour.
+
+Usage: python scripts/demo.py --help
+"""
+import sys
+
+from tfaug.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["demo", *sys.argv[1:]]))

@@ -1,0 +1,11 @@
+#!/usr/bin/env python3
+"""Script form of `tfaug export` for users who prefer scripts: same arguments, same behaviour.
+
+Usage: python scripts/export.py --help
+"""
+import sys
+
+from tfaug.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["export", *sys.argv[1:]]))

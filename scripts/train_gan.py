@@ -1,0 +1,11 @@
+#!/usr/bin/env python3
+"""Script form of `tfaug train-gan` for users who prefer scripts: same arguments, same behaviour.
+
+Usage: python scripts/train_gan.py --help
+"""
+import sys
+
+from tfaug.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["train-gan", *sys.argv[1:]]))

@@ -1,0 +1,38 @@
+"""DESIGN.md: lower layers never import higher ones; nothing imports studies (except the CLI glue)."""
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "tfaug"
+ORDER = ["utils", "data", "augment", "models", "synthesis", "training", "metrics", "export", "serving", "studies"]
+# metrics must not depend on model classes: they take arrays or a generator_fn.
+FORBIDDEN = {
+    "utils": set(ORDER[1:]),
+    "data": {"augment", "models", "synthesis", "training", "metrics", "export", "serving", "studies"},
+    "augment": {"models", "synthesis", "training", "metrics", "export", "serving", "studies"},
+    "models": {"synthesis", "training", "metrics", "export", "serving", "studies"},
+    "metrics": {"models", "training", "export", "serving", "studies"},
+    "synthesis": {"training", "studies", "serving"},
+    "training": {"studies", "export", "serving"},
+    "export": {"studies", "training", "serving"},
+    "serving": {"studies", "training"},
+}
+
+
+def _imports(path: Path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+
+
+def test_no_upward_imports():
+    bad = []
+    for layer, forbidden in FORBIDDEN.items():
+        for f in (PKG / layer).rglob("*.py"):
+            for mod in _imports(f):
+                parts = mod.split(".")
+                if parts[0] == "tfaug" and len(parts) > 1 and parts[1] in forbidden:
+                    bad.append(f"{f.relative_to(PKG)} imports {mod}")
+    assert not bad, "\n".join(bad)

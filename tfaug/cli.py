@@ -1,0 +1,122 @@
+"""The ``tfaug`` command: one subcommand per job, each a thin call into the library.
+
+Bad input never shows a stack trace: argument errors and :class:`~tfaug.errors.TfaugError` print one line and
+exit with status 2; Ctrl-C exits with 130 after the current checkpoint is written. TensorFlow is imported only
+when a job runs, so ``tfaug --help`` is instant.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+from tfaug import __version__
+from tfaug.cli_args import add_data_args, non_negative_int, positive_float, positive_int, unit_fraction
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line (no usage dump) with exit status 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="tfaug", description="Enrich small or imbalanced image datasets, measure whether it helped, "
+                "and export generators for TensorFlow Serving.")
+    p.add_argument("--version", action="version", version=f"tfaug {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    d = sub.add_parser("demo", help="end-to-end demo: cDCGAN vs classic augmentation on a small dataset")
+    add_data_args(d, default="digits", subsets=False)
+    d.add_argument("--per-class", type=positive_int, default=10, help="real training images per class (default 10)")
+    d.add_argument("--repeats", type=positive_int, default=3, help="repeats with different draws/seeds (default 3)")
+    d.add_argument("--test-fraction", type=unit_fraction, default=0.5, help="share of each class held out (default 0.5)")
+    d.add_argument("--gan-steps", type=positive_int, help="GAN steps per repeat (default 1500)")
+    d.add_argument("--classifier-steps", type=positive_int, help="classifier steps per cell (default 500)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--quick", action="store_true", help="a seconds-long smoke run (tiny models, 2 repeats)")
+    d.add_argument("--out", default="runs/demo", help="output directory (default runs/demo; resumes if interrupted)")
+    d.add_argument("--saved-models", default="saved_models", help="export base directory (default saved_models)")
+    d.add_argument("--no-export", action="store_true", help="do not export the generator")
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func="tfaug.commands:demo")
+
+    g = sub.add_parser("train-gan", help="train a conditional GAN into a run directory")
+    g.add_argument("--model", default="cdcgan", choices=["cdcgan"], help="generative model (default cdcgan)")
+    add_data_args(g)
+    g.add_argument("--steps", type=positive_int, help="training steps (default 2000)")
+    g.add_argument("--epochs", type=positive_float, help="alternatively: passes over the training images")
+    g.add_argument("--batch-size", type=positive_int)
+    g.add_argument("--preset", default=None, help="GAN preset: gan/quick, gan/digits, gan/mnist")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", required=True, help="run directory")
+    g.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    g.add_argument("--no-progress", action="store_true")
+    g.set_defaults(func="tfaug.commands:train_gan")
+
+    s = sub.add_parser("generate", help="write N images of one class from a run directory or SavedModel")
+    s.add_argument("source", metavar="RUN_DIR_OR_SAVEDMODEL")
+    s.add_argument("--class-id", type=non_negative_int, required=True)
+    s.add_argument("--n", type=positive_int, default=16)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="output directory for PNGs and grid.png")
+    s.set_defaults(func="tfaug.commands:generate")
+
+    e = sub.add_parser("export", help="export a run's generator as a versioned SavedModel for TF Serving")
+    e.add_argument("run_dir", metavar="RUN_DIR")
+    e.add_argument("--name", required=True, help="model name (saved_models/NAME/VERSION)")
+    e.add_argument("--version", default="auto", help="integer version or 'auto' (next free, default)")
+    e.add_argument("--base", default="saved_models", help="model base directory (default saved_models)")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    e.set_defaults(func="tfaug.commands:export")
+
+    c = sub.add_parser("train-classifier", help="train a classifier on real (+ enriched) data, score on real test data")
+    add_data_args(c)
+    c.add_argument("--augment", default="none", help="none | bootstrap[:F] | classic[:PRESET] (default none)")
+    c.add_argument("--synthetic", metavar="RUN_DIR_OR_SAVEDMODEL", help="add generated images from this generator")
+    c.add_argument("--ratio", type=positive_float, default=1.0, help="generated images per real image (default 1)")
+    c.add_argument("--classifier", default="small_cnn", choices=["small_cnn", "lenet5"])
+    c.add_argument("--steps", type=positive_int, default=500)
+    c.add_argument("--batch-size", type=positive_int, default=32)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", required=True, help="run directory")
+    c.add_argument("--export", metavar="NAME", help="also export the classifier to saved_models/NAME")
+    c.add_argument("--no-progress", action="store_true")
+    c.set_defaults(func="tfaug.commands:train_classifier")
+    return p
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings as 'tfaug: warning: ...' lines instead of file/line/source dumps."""
+    return f"tfaug: warning: {message}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tfaug`` console script; returns the exit status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.formatwarning = _one_line_warning
+    args = build_parser().parse_args(argv)
+    from tfaug.errors import TfaugError
+
+    module, _, name = args.func.partition(":")
+    try:
+        import importlib
+
+        return int(getattr(importlib.import_module(module), name)(args) or 0)
+    except TfaugError as exc:
+        print(f"tfaug {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"tfaug {args.command}: interrupted; progress so far is saved (rerun with --resume where offered)",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

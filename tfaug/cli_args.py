@@ -1,0 +1,78 @@
+"""Argument types and shared argument groups for the ``tfaug`` CLI (no TensorFlow imports here)."""
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def unit_fraction(text: str) -> float:
+    """argparse type: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
+
+
+def keep_value(text: str) -> float | int:
+    """argparse type for --keep: a fraction in (0, 1] or a whole count >= 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] or a count, got {text!r}") from None
+    if value > 1:
+        if value != int(value):
+            raise argparse.ArgumentTypeError(f"a count must be a whole number, got {text}")
+        return int(value)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] or a count, got {text}")
+    return value
+
+
+def add_data_args(p: argparse.ArgumentParser, default: str | None = None, subsets: bool = True) -> None:
+    """--dataset/--data-dir, and (with ``subsets``) --per-class, --minority/--keep, --test-fraction."""
+    p.add_argument("--dataset", required=default is None, default=default,
+                   help="digits | lfw_subset | tfds:NAME[:split] | npz:PATH | folder:PATH"
+                   + (f" (default {default})" if default else ""))
+    p.add_argument("--data-dir", help="TensorFlow Datasets data directory (for tfds: specs)")
+    if not subsets:
+        return
+    p.add_argument("--per-class", type=positive_int, help="draw K training images per class")
+    p.add_argument("--minority", type=non_negative_int, help="induce imbalance: class id to reduce")
+    p.add_argument("--keep", type=keep_value, help="with --minority: fraction (0, 1] or count of it to keep")
+    p.add_argument("--test-fraction", type=unit_fraction, default=0.3,
+                   help="share of every class held out as real test data before drawing (default 0.3)")

@@ -1,0 +1,164 @@
+"""The jobs behind each ``tfaug`` subcommand: argument namespace in, library calls, a short printed summary out."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+
+from tfaug.errors import TfaugError
+
+
+def _load_split(args):
+    """Load --dataset and draw the leakage-safe split (test held out first, then the training draw)."""
+    from tfaug.data.experiment import draw_experiment
+    from tfaug.data.sources import load_dataset
+
+    if (args.minority is None) != (args.keep is None):
+        raise TfaugError("--minority and --keep go together")
+    ds = load_dataset(args.dataset, data_dir=args.data_dir)
+    if args.minority is not None and args.minority >= ds.num_classes:
+        raise TfaugError(f"--minority {args.minority} is not a class of {args.dataset} (classes 0-{ds.num_classes - 1})")
+    split = draw_experiment(ds.labels, test_fraction=args.test_fraction, per_class=args.per_class,
+                            minority=args.minority, keep=args.keep, seed=args.seed)
+    return ds, split
+
+
+def _data_info(args, split) -> dict:
+    return {"spec": args.dataset, "per_class": args.per_class, "minority": args.minority, "keep": args.keep,
+            "test_fraction": args.test_fraction, "split_seed": args.seed, "draw_seed": args.seed,
+            "train_indices": split.train.tolist()}
+
+
+def demo(args) -> int:
+    from tfaug.studies.demo import DemoConfig, run_demo
+    from tfaug.studies.report import markdown_table
+
+    cfg = DemoConfig.quick() if args.quick else DemoConfig()
+    changes = {"dataset": args.dataset, "per_class": args.per_class, "seed": args.seed,
+               "test_fraction": args.test_fraction}
+    if not args.quick:
+        changes["repeats"] = args.repeats
+    cfg = dataclasses.replace(cfg, **changes)
+    if args.gan_steps:
+        cfg = dataclasses.replace(cfg, gan=dataclasses.replace(cfg.gan, steps=args.gan_steps))
+    if args.classifier_steps:
+        cfg = dataclasses.replace(cfg, classifier=dataclasses.replace(cfg.classifier, steps=args.classifier_steps))
+    res = run_demo(cfg, args.out, saved_models=None if args.no_export else args.saved_models, data_dir=args.data_dir,
+                   progress=not args.no_progress)
+    print(markdown_table(res.summary, reference="classic"))
+    print(f"report: {res.out / 'report.md'}")
+    if res.export_path:
+        print(f"generator exported to {res.export_path}")
+    return 0
+
+
+def train_gan(args) -> int:
+    from tfaug.config import GANConfig, preset, replace
+    from tfaug.training.gan_runner import train_gan as run
+
+    ds, split = _load_split(args)
+    cfg = preset(args.preset) if args.preset else GANConfig()
+    n = len(split.train)
+    batch = args.batch_size or cfg.batch_size
+    steps = args.steps
+    if args.epochs is not None:
+        if args.steps is not None:
+            raise TfaugError("give --steps or --epochs, not both")
+        steps = max(1, math.ceil(args.epochs * n / min(batch, n)))
+    cfg = replace(cfg, model=args.model, steps=steps, batch_size=args.batch_size, seed=args.seed)
+    run_ = run(ds.images[split.train], ds.labels[split.train], class_names=ds.class_names, cfg=cfg, out=args.out,
+               data_info=_data_info(args, split), resume=args.resume, progress=not args.no_progress)
+    last = run_.history[-1] if run_.history else {}
+    print(f"trained {args.model} on {n} images for {run_.step} steps -> {run_.run_dir}"
+          + (f" (d_loss {last.get('d_loss', float('nan')):.3f}, g_loss {last.get('g_loss', float('nan')):.3f})" if last else ""))
+    return 0
+
+
+def generate(args) -> int:
+    from tfaug.synthesis.loader import load_generator
+    from tfaug.synthesis.sample import write_samples
+
+    gen = load_generator(args.source)
+    if args.class_id >= gen.num_classes:
+        raise TfaugError(f"--class-id {args.class_id} is out of range: the generator has classes 0-{gen.num_classes - 1}")
+    paths = write_samples(gen, args.class_id, args.n, args.seed, args.out)
+    name = gen.class_names[args.class_id] if gen.class_names else str(args.class_id)
+    print(f"wrote {args.n} images of class {args.class_id} ({name}) and grid.png to {args.out}")
+    return 0 if paths else 1
+
+
+def export(args) -> int:
+    from tfaug.export.savedmodel import export_run
+
+    version = args.version
+    if version != "auto":
+        try:
+            version = int(version)
+        except ValueError:
+            raise TfaugError(f"--version must be an integer or 'auto', got {args.version!r}") from None
+        if version < 1:
+            raise TfaugError("--version must be >= 1")
+    path = export_run(args.run_dir, name=args.name, version=version, base=args.base, overwrite=args.overwrite)
+    print(f"exported {args.run_dir} -> {path}")
+    return 0
+
+
+def train_classifier(args) -> int:
+    from tfaug.config import ClassifierConfig
+    from tfaug.studies.strategies import Strategy, build_mix, parse_strategy
+    from tfaug.training.classifier import save_classifier, train_classifier as run
+    from tfaug.utils.io import write_json
+
+    ds, split = _load_split(args)
+    base = parse_strategy(args.augment if args.augment != "none" else "baseline")
+    generator = None
+    if args.synthetic:
+        generator = _checked_generator(args.synthetic, ds, split, args.dataset)
+    strategy = dataclasses.replace(base, generator="external" if generator else None, ratio=args.ratio)
+    out = Path(args.out)
+    mix = build_mix(strategy, ds.images[split.train], ds.labels[split.train], seed=args.seed,
+                    generator_fn=(lambda: generator) if generator else None)
+    cfg = ClassifierConfig(name=args.classifier, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    res = run(mix.images, mix.labels, num_classes=ds.num_classes, cfg=cfg, x_test=ds.images[split.test],
+              y_test=ds.labels[split.test], augment=mix.augment, minority=args.minority, progress=not args.no_progress)
+    write_json(out / "config.json", {"kind": "classifier", "classifier": dataclasses.asdict(cfg),
+                                     "data": {**_data_info(args, split), "class_names": list(ds.class_names),
+                                              "image_shape": list(ds.image_shape)},
+                                     "augment": args.augment, "synthetic": args.synthetic, "ratio": args.ratio,
+                                     "n_real": mix.n_real, "n_duplicates": mix.n_duplicates,
+                                     "n_synthetic": mix.n_synthetic})
+    write_json(out / "metrics.json", res.metrics)
+    save_classifier(res.model, out / "classifier.keras")
+    m = res.metrics
+    print(f"accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f} on {m['n']} real test images "
+          f"(trained on {mix.n_real} real + {mix.n_duplicates} duplicated + {mix.n_synthetic} generated) -> {out}")
+    if m.get("degenerate"):
+        print("warning: the classifier predicts a single class for every test image (degenerate)")
+    if args.export:
+        from tfaug.export.savedmodel import export_classifier
+
+        path = export_classifier(res.model, metadata={"class_names": list(ds.class_names), "dataset": args.dataset,
+                                                      "metrics": m}, name=args.export, version="auto")
+        print(f"classifier exported to {path}")
+    return 0
+
+
+def _checked_generator(source, ds, split, spec):
+    """Load a generator and refuse it when it trained on this run's test images (same dataset)."""
+    from tfaug.data.experiment import check_no_leakage
+    from tfaug.synthesis.loader import load_generator
+
+    gen = load_generator(source)
+    if tuple(gen.image_shape) != tuple(ds.image_shape):
+        raise TfaugError(f"the generator makes {tuple(gen.image_shape)} images but {spec} has {tuple(ds.image_shape)}")
+    if gen.num_classes != ds.num_classes:
+        raise TfaugError(f"the generator has {gen.num_classes} classes but {spec} has {ds.num_classes}")
+    meta = getattr(gen, "metadata", None) or {}
+    data = (meta.get("config") or meta.get("training_config") or {}).get("data", {})
+    if data.get("spec") == spec and "train_indices" in data:
+        check_no_leakage(np.asarray(data["train_indices"]), split.test)
+    else:
+        print("note: cannot verify that the generator never saw this test set (different or unknown training data)")
+    return gen

@@ -1,0 +1,159 @@
+"""Run configurations: frozen dataclasses with named presets and a JSON/YAML round trip.
+
+A config fully describes a run: it is written to ``RUN_DIR/config.json`` and read back on ``--resume`` and
+by ``tfaug export`` (so that an exported SavedModel carries the config that trained it).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tfaug.errors import TfaugError
+
+T = TypeVar("T")
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise TfaugError(msg)
+
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """Conditional GAN training configuration.
+
+    Attributes:
+        model: generator family; ``cdcgan`` (conditional DCGAN) in the foundation.
+        z_dim: latent size, >= 1.
+        width: base channel count of G and D (their widest layer is ``4 * width``), >= 4.
+        steps: total optimisation steps (one D and one G update each), >= 1.
+        batch_size: images per step, >= 1 (capped at the training-set size for tiny sets).
+        g_lr, d_lr: Adam learning rates, > 0.
+        beta_1, beta_2: Adam moments, in [0, 1).
+        real_label: one-sided label smoothing target for real images in D's loss, in (0, 1]; 1 disables it.
+        ema_decay: EMA decay of the sampling generator, in [0, 1); 0 copies G every step.
+        diffaugment: comma-separated DiffAugment policies applied to D's real and fake inputs
+            (``color``, ``translation``, ``cutout``); empty string disables.
+        sample_every: write a sample grid every this many steps (0 = only at the end).
+        checkpoint_every: write the ``last`` checkpoint every this many steps (0 = only at the end).
+        seed: run seed (data order, noise, initialisation).
+    """
+
+    model: str = "cdcgan"
+    z_dim: int = 64
+    width: int = 32
+    steps: int = 2000
+    batch_size: int = 64
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    real_label: float = 0.9
+    ema_decay: float = 0.99
+    diffaugment: str = "translation,cutout"
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.z_dim >= 1, "z_dim must be >= 1")
+        _check(self.width >= 4, "width must be >= 4")
+        _check(self.steps >= 1, "steps must be >= 1")
+        _check(self.batch_size >= 1, "batch_size must be >= 1")
+        _check(self.g_lr > 0 and self.d_lr > 0, "learning rates must be > 0")
+        _check(0.0 < self.real_label <= 1.0, "real_label must be in (0, 1]")
+        _check(0.0 <= self.ema_decay < 1.0, "ema_decay must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Classifier training configuration.
+
+    Attributes:
+        name: network builder, ``small_cnn`` or ``lenet5``.
+        steps: optimisation steps, >= 1 (step-based so that tiny and large training sets get the same budget).
+        batch_size: images per step, >= 1.
+        lr: Adam learning rate, > 0.
+        width: base filters of ``small_cnn``, >= 4.
+        dropout: dropout before the last layer, in [0, 1).
+        augment: ``none``, ``bootstrap`` or ``classic`` (or ``classic:PRESET``).
+        seed: run seed.
+    """
+
+    name: str = "small_cnn"
+    steps: int = 600
+    batch_size: int = 32
+    lr: float = 1e-3
+    width: int = 32
+    dropout: float = 0.3
+    augment: str = "none"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.steps >= 1, "steps must be >= 1")
+        _check(self.batch_size >= 1, "batch_size must be >= 1")
+        _check(self.lr > 0, "lr must be > 0")
+        _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
+
+
+PRESETS: dict[str, Any] = {
+    # GAN presets: "quick" is for tests and smoke runs, "digits" is the demo's, "mnist" for 28x28 data.
+    "gan/quick": GANConfig(steps=150, batch_size=32, width=16, sample_every=0, checkpoint_every=0),
+    "gan/digits": GANConfig(steps=1500, batch_size=64, width=32),
+    "gan/mnist": GANConfig(steps=3000, batch_size=64, width=64, z_dim=100),
+    "classifier/quick": ClassifierConfig(steps=60, batch_size=32, width=16),
+    "classifier/default": ClassifierConfig(),
+}
+
+
+def preset(name: str) -> Any:
+    """Return a named preset config (``gan/quick``, ``classifier/default`` ...)."""
+    if name not in PRESETS:
+        raise TfaugError(f"unknown preset {name!r}; known presets: {', '.join(sorted(PRESETS))}")
+    return PRESETS[name]
+
+
+def to_dict(cfg: Any) -> dict:
+    """Config -> plain dict (JSON/YAML-ready)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type[T], data: dict) -> T:
+    """Plain dict -> config; an unknown key is an error that names it."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise TfaugError(f"unknown {cls.__name__} key(s): {', '.join(unknown)}; known keys: {', '.join(sorted(names))}")
+    return cls(**data)
+
+
+def replace(cfg: T, **changes: Any) -> T:
+    """A copy of ``cfg`` with ``changes`` applied (``None`` values are ignored, as from unset CLI flags)."""
+    return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
+
+
+def to_json(cfg: Any) -> str:
+    return json.dumps(to_dict(cfg), indent=2, sort_keys=True)
+
+
+def from_json(cls: type[T], text: str) -> T:
+    return from_dict(cls, json.loads(text))
+
+
+def to_yaml(cfg: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(to_dict(cfg), sort_keys=True)
+
+
+def from_yaml(cls: type[T], text: str) -> T:
+    import yaml
+
+    return from_dict(cls, yaml.safe_load(text) or {})
+
+
+__all__ = ["GANConfig", "ClassifierConfig", "PRESETS", "preset", "to_dict", "from_dict", "replace",
+           "to_json", "from_json", "to_yaml", "from_yaml"]

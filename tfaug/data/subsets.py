@@ -1,0 +1,220 @@
+"""Index subsets of a labelled dataset: k-shot draws, induced imbalance and stratified (group-aware) splits.
+
+Every function takes integer class labels [N] and returns sorted int64 index arrays into them, so the same
+indices select images, labels and any side information. Results depend only on the labels and ``seed``
+(numpy ``default_rng``). Each class draws from its own generator keyed by ``(seed, class)``, so one class's
+draw does not change when another class changes, and a k-shot draw is nested in any larger one with the
+same seed (the 5-per-class images are the first 5 of the 10-per-class images).
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Sequence
+
+import numpy as np
+
+from tfaug.errors import TfaugError
+
+
+def _as_labels(labels) -> np.ndarray:
+    """Validate class labels: a 1-D array of non-negative integers -> int64 [N]."""
+    y = np.asarray(labels)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise TfaugError(f"labels must be a 1-D array of class ids, got shape {y.shape}")
+    if y.size and not np.issubdtype(y.dtype, np.integer):
+        if not (np.issubdtype(y.dtype, np.floating) and np.all(y == np.rint(y))):
+            raise TfaugError(f"labels must be integer class ids, got {y.dtype}")
+    y = y.astype(np.int64)
+    if y.size and y.min() < 0:
+        raise TfaugError(f"labels must be class ids >= 0, found {y.min()}")
+    return y
+
+
+def _class_rng(seed: int, c: int) -> np.random.Generator:
+    """The generator for class ``c``: independent of every other class, fixed by ``seed``."""
+    return np.random.default_rng([int(seed), int(c)])
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_float(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, numbers.Integral))
+
+
+def _sorted(parts) -> np.ndarray:
+    parts = [np.asarray(p, np.int64) for p in parts]
+    return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+
+
+def per_class_subset(labels, k: int, seed: int = 0, num_classes: int | None = None) -> np.ndarray:
+    """Exactly ``k`` images of every class, drawn without replacement.
+
+    Args:
+        labels: int [N] class ids in [0, K).
+        k: images per class, >= 1.
+        seed: draw seed (>= 0); same seed and labels give the same indices.
+        num_classes: K; defaults to ``max(labels) + 1``. Every class in [0, K) must have >= k images.
+
+    Returns:
+        Sorted int64 [K * k] indices into ``labels``.
+
+    Raises:
+        TfaugError: k < 1, or a class has fewer than k images.
+    """
+    y = _as_labels(labels)
+    if not _is_int(k) or k < 1:
+        raise TfaugError(f"images per class must be an integer >= 1, got {k!r}")
+    K = int(num_classes) if num_classes is not None else int(y.max()) + 1 if y.size else 0
+    if K < 1:
+        raise TfaugError("cannot draw images per class from an empty label set; load a non-empty dataset")
+    parts = []
+    for c in range(K):
+        idx = np.flatnonzero(y == c)
+        if len(idx) < k:
+            raise TfaugError(f"class {c} has only {len(idx)} images, fewer than the {k} per class requested")
+        parts.append(_class_rng(seed, c).permutation(idx)[:k])
+    return _sorted(parts)
+
+
+def imbalance_subset(labels, minority, keep, seed: int = 0) -> np.ndarray:
+    """Induce imbalance: keep only part of each minority class, all of every other class.
+
+    Args:
+        labels: int [N] class ids.
+        minority: a class id or a sequence of class ids, each present in ``labels``.
+        keep: a float in (0, 1] = fraction of each minority class kept (rounded half up, at least 1 image),
+            or an int >= 1 = number of images kept per minority class.
+        seed: draw seed (>= 0).
+
+    Returns:
+        Sorted int64 indices into ``labels``.
+
+    Raises:
+        TfaugError: unknown class id, keep out of range, or keep larger than a minority class.
+    """
+    y = _as_labels(labels)
+    classes = np.atleast_1d(np.asarray(minority)).reshape(-1)
+    if classes.size == 0 or not all(_is_int(c) for c in classes.tolist()):
+        raise TfaugError(f"minority must be a class id or a list of class ids, got {minority!r}")
+    present = np.unique(y)
+    for c in classes.tolist():
+        if c not in present:
+            raise TfaugError(f"minority class {c} has no images; choose among the classes {present.tolist()}")
+    if _is_float(keep) and not 0.0 < keep <= 1.0:
+        raise TfaugError(f"keep fraction must be in (0, 1], got {keep}; or give a count >= 1")
+    if not (_is_float(keep) or (_is_int(keep) and keep >= 1)):
+        raise TfaugError(f"keep must be a fraction in (0, 1] or an image count >= 1, got {keep!r}")
+    minority_set = set(classes.tolist())
+    parts = [np.flatnonzero(~np.isin(y, list(minority_set)))]
+    for c in sorted(minority_set):
+        idx = np.flatnonzero(y == c)
+        n = max(1, int(np.floor(keep * len(idx) + 0.5))) if _is_float(keep) else int(keep)
+        if n > len(idx):
+            raise TfaugError(f"class {c} has only {len(idx)} images, fewer than the {n} to keep; lower keep")
+        parts.append(_class_rng(seed, c).permutation(idx)[:n])
+    return _sorted(parts)
+
+
+def _split_sizes(c: int, n: int, test, val) -> tuple[int, int]:
+    """(test, val) image counts for a class of n images; counts are exact, fractions leave >= 1 training image."""
+    sizes = []
+    for name, v in (("test", test), ("val", val)):
+        if _is_float(v):
+            if not 0.0 <= v < 1.0:
+                raise TfaugError(f"{name} fraction must be in [0, 1), got {v}; or give an image count per class")
+            sizes.append(int(np.floor(v * n + 0.5)))
+        elif _is_int(v) and v >= 0:
+            sizes.append(int(v))
+        else:
+            raise TfaugError(f"{name} must be a fraction in [0, 1) or an image count >= 0, got {v!r}")
+    n_test, n_val = sizes
+    if n_test + n_val <= n - 1:
+        return n_test, n_val
+    if _is_int(test) and n_test or _is_int(val) and n_val:
+        raise TfaugError(
+            f"class {c} has only {n} images, too few for {n_test} test + {n_val} val images and 1 training image; "
+            "lower test/val"
+        )
+    n_test = min(n_test, n - 1)  # fractions are soft: shrink val, then test, to keep one training image
+    return n_test, min(n_val, n - 1 - n_test)
+
+
+def stratified_split(
+    labels, test, val=0, seed: int = 0, groups: Sequence[int] | np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split every class into train / val / test, optionally keeping groups whole.
+
+    Args:
+        labels: int [N] class ids.
+        test: per class, a float fraction in [0, 1) (rounded half up) or an int image count.
+        val: same form as ``test``; 0 means no validation split.
+        seed: split seed (>= 0).
+        groups: optional int [N] group ids (e.g. the source image of each copy or augmentation). Whole groups
+            go to one split, stratified by each group's majority label (ties: the smaller class id), so no
+            group ever spans two splits; sizes then approximate the request at group granularity.
+
+    Returns:
+        (train, val, test): sorted, disjoint int64 index arrays that together cover every index.
+
+    Raises:
+        TfaugError: bad test/val, a class that cannot keep one training image, or malformed groups.
+    """
+    y = _as_labels(labels)
+    if groups is None:
+        g = np.arange(len(y))
+    else:
+        g = np.asarray(groups).reshape(-1)
+        if len(g) != len(y) or (g.size and not np.issubdtype(g.dtype, np.integer)):
+            raise TfaugError(f"groups must be {len(y)} integer ids, one per label, got {g.dtype} {g.shape}")
+    _, inverse = np.unique(g, return_inverse=True)
+    n_groups = int(inverse.max()) + 1 if y.size else 0
+    sizes = np.bincount(inverse, minlength=n_groups)
+    table = np.zeros((n_groups, int(y.max()) + 1 if y.size else 1), np.int64)
+    np.add.at(table, (inverse, y), 1)
+    major = table.argmax(axis=1)  # argmax picks the smaller class id on ties
+    split_of_group = np.zeros(n_groups, np.int8)  # 0 train, 1 val, 2 test
+    for c in np.unique(major).tolist():
+        gids = _class_rng(seed, c).permutation(np.flatnonzero(major == c))
+        n_test, n_val = _split_sizes(c, int(sizes[gids].sum()), test, val)
+        cum = np.cumsum(sizes[gids])
+        # the shortest prefix reaching n_test images goes to test, the next one reaching n_val more to val
+        t = int(np.searchsorted(cum, n_test)) + 1 if n_test else 0
+        v = int(np.searchsorted(cum, cum[t - 1] + n_val if t else n_val)) + 1 if n_val else t
+        t, v = min(t, len(gids)), min(max(v, t), len(gids))
+        if v >= len(gids):  # whole groups overshot: hand the last val (else test) group back to train
+            if v > t:
+                v -= 1
+            else:
+                t = v = t - 1
+        split_of_group[gids[:t]] = 2
+        split_of_group[gids[t:v]] = 1
+    where = split_of_group[inverse]
+    train, val_idx, test_idx = (np.flatnonzero(where == s).astype(np.int64) for s in (0, 1, 2))
+    return train, val_idx, test_idx
+
+
+def subset_draw(labels, per_class: int | None = None, minority=None, keep=None, seed: int = 0) -> np.ndarray:
+    """The CLI's training draw: first ``per_class`` images per class, then induced imbalance on that draw.
+
+    Args:
+        labels: int [N] class ids.
+        per_class: k images per class (see :func:`per_class_subset`); None keeps every image.
+        minority, keep: see :func:`imbalance_subset`; both or neither must be given.
+        seed: draw seed (>= 0).
+
+    Returns:
+        Sorted int64 indices into ``labels`` (all of them when nothing is requested).
+    """
+    y = _as_labels(labels)
+    if (minority is None) != (keep is None):
+        raise TfaugError("give both minority classes and keep (a fraction or count), or neither")
+    idx = np.arange(len(y), dtype=np.int64)
+    if per_class is not None:
+        idx = per_class_subset(y, per_class, seed=seed)
+    if minority is not None:
+        idx = idx[imbalance_subset(y[idx], minority, keep, seed=seed)]
+    return np.sort(idx)

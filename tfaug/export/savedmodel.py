@@ -1,0 +1,426 @@
+"""SavedModel export with stable serving signatures, versioned and atomically published.
+
+A generator export is a ``tf.Module`` whose functions close over the Keras generator and whose tracked
+variables are the generator's weights (the Keras ``ExportArchive`` pattern: the Keras object tree itself is
+not serialised, only the traced functions and the variables they read). Exported endpoints:
+
+* signature ``serving_default``: ``class_id`` int32 [N], ``seed`` int64 [N] -> ``images`` uint8 [N, H, W, C],
+  ``class_id`` int32 [N], ``seed`` int64 [N].
+* signature ``generate_png``: same inputs -> ``png_bytes`` string [N] (REST base64-encodes ``*_bytes``).
+* attribute ``generate``: ONE dict argument ``{"class_id", "seed"}`` -> the ``serving_default`` outputs, for
+  ``keras.layers.TFSMLayer(path, call_endpoint="generate")`` (TFSMLayer only calls one-argument endpoints).
+
+Image i depends only on ``(class_id[i], seed[i])``: its latent is ``latent_from_seeds(seed)[i]``, so batch
+composition never changes an image. Class ids outside ``[0, num_classes)`` and inputs of different lengths
+make the call fail with ``InvalidArgumentError`` before the generator runs.
+
+Metadata travels inside the SavedModel as ``assets/tfaug_metadata.json`` (readable with plain ``json``, see
+:func:`read_metadata`) and as the string variable ``metadata_json`` (after ``tf.saved_model.load``).
+Versions are written to ``<base>/<name>/<version>/`` through a hidden temporary directory and a rename.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tfaug.errors import TfaugError
+from tfaug.export.versions import next_version, resolve_version
+from tfaug.utils.io import atomic_directory, read_json, write_json
+
+__all__ = [
+    "METADATA_ASSET",
+    "export_generator",
+    "export_classifier",
+    "export_run",
+    "generator_images",
+    "load_run",
+    "next_version",
+    "read_metadata",
+    "run_facts",
+]
+
+METADATA_ASSET = "tfaug_metadata.json"
+_BATCH = None  # every input and output keeps a variable batch dimension (TF Serving row/columnar formats)
+
+
+def _io_spec(dtype: str, shape: list) -> dict:
+    return {"dtype": dtype, "shape": shape}
+
+
+def _generator_signature(image_shape: tuple[int, int, int]) -> dict:
+    """Human/machine-readable description of the generator endpoints (stored in the metadata)."""
+    inputs = {"class_id": _io_spec("int32", [_BATCH]), "seed": _io_spec("int64", [_BATCH])}
+    outputs = {
+        "images": _io_spec("uint8", [_BATCH, *image_shape]),
+        "class_id": _io_spec("int32", [_BATCH]),
+        "seed": _io_spec("int64", [_BATCH]),
+    }
+    return {
+        "serving_default": {"inputs": inputs, "outputs": outputs},
+        "generate_png": {"inputs": inputs, "outputs": {"png_bytes": _io_spec("string", [_BATCH])}},
+        "generate": {
+            "inputs": {"inputs": inputs},
+            "outputs": outputs,
+            "note": "tf.function attribute taking one dict argument, for keras.layers.TFSMLayer",
+        },
+        "image_encoding": "uint8 = clip(round((x + 1) * 127.5), 0, 255) of generator output x in [-1, 1]",
+        "determinism": "image i depends only on (class_id[i], seed[i])",
+    }
+
+
+def _classifier_signature(image_shape: tuple, num_classes: int) -> dict:
+    return {
+        "serving_default": {
+            "inputs": {"images": _io_spec("uint8", [_BATCH, *image_shape])},
+            "outputs": {"probabilities": _io_spec("float32", [_BATCH, num_classes])},
+        },
+        "image_encoding": "uint8 [0, 255], scaled to [-1, 1] inside the model",
+    }
+
+
+# --------------------------------------------------------------------------------------------- graph code
+
+
+def generator_images(model, z_dim: int, class_id, seed):
+    """Generator output for (class_id, seed) pairs; graph-safe (used inside tf.function).
+
+    Args:
+        model: functional generator, inputs ``[z float32 [N, z_dim], class_id int32 [N]]`` (or ``[z]`` only,
+            for unconditional generators, which ignore class ids).
+        z_dim: latent size.
+        class_id: int32 [N].
+        seed: int64 [N]; latent i is keyed by seed i only.
+
+    Returns:
+        float32 [N, H, W, C] in [-1, 1].
+    """
+    import tensorflow as tf
+
+    from tfaug.models.cgan import latent_from_seeds
+
+    z = latent_from_seeds(seed, z_dim)
+    if len(model.inputs) == 1:
+        x = model(z, training=False)
+    else:
+        x = model([z, class_id], training=False)
+    return tf.cast(x, tf.float32)
+
+
+def _checked_inputs(class_id, seed, num_classes: int):
+    """Assert equal lengths and 0 <= class_id < num_classes before anything reads the inputs."""
+    import tensorflow as tf
+
+    checks = [
+        tf.debugging.assert_equal(
+            tf.size(class_id), tf.size(seed), message="class_id and seed must have the same length"
+        ),
+        tf.debugging.assert_greater_equal(class_id, 0, message="class_id must be >= 0"),
+        tf.debugging.assert_less(class_id, num_classes, message=f"class_id must be < {num_classes}"),
+    ]
+    # Control dependencies so a bad id fails here, not as an Embedding gather (which returns zeros on GPU).
+    with tf.control_dependencies(checks):
+        return tf.identity(class_id), tf.identity(seed)
+
+
+def _to_uint8(x):
+    import tensorflow as tf
+
+    return tf.cast(tf.clip_by_value(tf.round((x + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+
+
+def _generator_module(model, z_dim: int, num_classes: int):
+    """A tf.Module with the three generator endpoints; variables tracked explicitly (see module docstring)."""
+    import tensorflow as tf
+
+    module = tf.Module(name="tfaug_generator")
+    module.generator_variables = list(model.variables)
+    class_spec = tf.TensorSpec([None], tf.int32, name="class_id")
+    seed_spec = tf.TensorSpec([None], tf.int64, name="seed")
+
+    def images(class_id, seed):
+        class_id, seed = _checked_inputs(class_id, seed, num_classes)
+        x = generator_images(model, z_dim, class_id, seed)
+        return {"images": _to_uint8(x), "class_id": tf.identity(class_id), "seed": tf.identity(seed)}
+
+    def serve(class_id, seed):
+        return images(class_id, seed)
+
+    def generate_png(class_id, seed):
+        encoded = tf.map_fn(tf.io.encode_png, images(class_id, seed)["images"], fn_output_signature=tf.string)
+        return {"png_bytes": encoded}
+
+    def generate(inputs):
+        return images(inputs["class_id"], inputs["seed"])
+
+    module.serve = tf.function(serve, input_signature=[class_spec, seed_spec], autograph=False)
+    module.generate_png = tf.function(generate_png, input_signature=[class_spec, seed_spec], autograph=False)
+    module.generate = tf.function(
+        generate, input_signature=[{"class_id": class_spec, "seed": seed_spec}], autograph=False
+    )
+    signatures = {
+        "serving_default": module.serve.get_concrete_function(),
+        "generate_png": module.generate_png.get_concrete_function(),
+    }
+    return module, signatures
+
+
+def _classifier_module(model, image_shape: tuple, from_logits: bool):
+    import tensorflow as tf
+
+    module = tf.Module(name="tfaug_classifier")
+    module.classifier_variables = list(model.variables)
+
+    def serve(images):
+        x = tf.cast(images, tf.float32) / 127.5 - 1.0
+        y = tf.cast(model(x, training=False), tf.float32)
+        return {"probabilities": tf.nn.softmax(y, axis=-1) if from_logits else y}
+
+    module.serve = tf.function(
+        serve, input_signature=[tf.TensorSpec([None, *image_shape], tf.uint8, name="images")], autograph=False
+    )
+    return module, {"serving_default": module.serve.get_concrete_function()}
+
+
+# ------------------------------------------------------------------------------------------- publishing
+
+
+def _publish(module, signatures: dict, metadata: dict, name: str, version, base, overwrite: bool) -> Path:
+    """Attach metadata to ``module`` and save it as ``base/name/<version>`` via a temporary directory."""
+    import tensorflow as tf
+
+    if not name or not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
+        raise TfaugError(f"Model name must be a plain directory name such as 'digits_cgan', got {name!r}.")
+    model_base = Path(base) / name
+    number = resolve_version(model_base, version)
+    final = model_base / str(number)
+    if final.exists() and not overwrite:
+        raise TfaugError(f"{final} already exists; pass overwrite=True or choose another version (or 'auto').")
+
+    with tempfile.TemporaryDirectory(prefix="tfaug-meta-") as staging:
+        # The asset is copied into <export>/assets/ by tf.saved_model.save, keeping its file name.
+        asset_file = write_json(Path(staging) / METADATA_ASSET, metadata)
+        module.metadata_asset = tf.saved_model.Asset(str(asset_file))
+        module.metadata_json = tf.Variable(asset_file.read_text(encoding="utf-8"), trainable=False, name="metadata_json")
+        try:
+            with atomic_directory(final, overwrite=overwrite) as tmp:
+                tf.saved_model.save(module, str(tmp), signatures=signatures)
+                if not (tmp / "assets" / METADATA_ASSET).is_file():
+                    raise RuntimeError(f"SavedModel export did not write assets/{METADATA_ASSET}")
+        except FileExistsError:  # another process published this version between our check and the rename
+            raise TfaugError(f"{final} already exists; pass overwrite=True or choose another version.") from None
+    return final
+
+
+def _base_metadata(metadata: dict | None, kind_default: str, image_shape, num_classes: int) -> dict:
+    from tfaug import __version__
+
+    meta: dict[str, Any] = dict(metadata or {})
+    names = meta.get("class_names")
+    names = [str(i) for i in range(num_classes)] if names is None else [str(n) for n in names]
+    if len(names) != num_classes:
+        raise TfaugError(f"metadata has {len(names)} class names but the model has {num_classes} classes.")
+    meta.update(
+        model_kind=str(meta.get("model_kind") or kind_default),
+        image_shape=[int(d) for d in image_shape],
+        num_classes=int(num_classes),
+        class_names=names,
+        tfaug_version=__version__,
+        exported_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )
+    return meta
+
+
+def _static_shape(shape, what: str) -> tuple[int, ...]:
+    dims = tuple(shape)
+    if any(d is None for d in dims):
+        raise TfaugError(f"The {what} shape {dims} must be fully known to export (only the batch may vary).")
+    return tuple(int(d) for d in dims)
+
+
+def export_generator(
+    model,
+    *,
+    z_dim: int,
+    num_classes: int,
+    metadata: dict,
+    name: str,
+    version: int | str | None = None,
+    base: str | os.PathLike = "saved_models",
+    overwrite: bool = False,
+) -> Path:
+    """Export a class-conditional generator as a TF Serving SavedModel at ``base/name/<version>``.
+
+    Args:
+        model: functional Keras generator, inputs ``[z float32 [N, z_dim], class_id int32 [N]]`` ->
+            float32 [N, H, W, C] in [-1, 1] (a single ``z`` input is accepted for unconditional generators).
+        z_dim: latent size (must match the model's first input).
+        num_classes: class ids accepted by the signatures are ``0 .. num_classes - 1``.
+        metadata: extra JSON-serialisable metadata (e.g. ``class_names``, ``model_kind``, training config).
+        name: model name (the TF Serving model base directory name).
+        version: integer version, or None / "auto" for 1 + the highest existing version.
+        base: directory holding all model bases.
+        overwrite: replace an existing version directory.
+
+    Returns:
+        The published version directory.
+
+    Raises:
+        TfaugError: incompatible model, bad name/version, or an existing version without ``overwrite``.
+    """
+    if len(model.inputs) not in (1, 2):
+        raise TfaugError(f"A generator must take [z, class_id] inputs, this model takes {len(model.inputs)}.")
+    z_in = model.inputs[0].shape[-1]
+    if z_in is not None and int(z_in) != int(z_dim):
+        raise TfaugError(f"z_dim={z_dim} does not match the generator's latent input size {int(z_in)}.")
+    if int(num_classes) < 1:
+        raise TfaugError(f"num_classes must be at least 1, got {num_classes}.")
+    out_shape = tuple(model.outputs[0].shape)
+    if len(out_shape) != 4:
+        raise TfaugError(f"A generator must output images [N, H, W, C], this one outputs {out_shape}.")
+    image_shape = _static_shape(out_shape[1:], "generator output")
+    meta = _base_metadata(metadata, "generator", image_shape, int(num_classes))
+    meta.update(z_dim=int(z_dim), signature=_generator_signature(image_shape))
+    module, signatures = _generator_module(model, int(z_dim), int(num_classes))
+    return _publish(module, signatures, meta, name, version, base, overwrite)
+
+
+def _ends_in_softmax(model) -> bool:
+    import keras
+
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Softmax):
+        return True
+    return getattr(getattr(last, "activation", None), "__name__", "") == "softmax"
+
+
+def export_classifier(
+    model,
+    *,
+    metadata: dict,
+    name: str,
+    version: int | str | None = None,
+    base: str | os.PathLike = "saved_models",
+    overwrite: bool = False,
+    from_logits: bool | None = None,
+) -> Path:
+    """Export a classifier: signature ``serving_default`` ``images`` uint8 [N, H, W, C] -> ``probabilities``.
+
+    Images are scaled to [-1, 1] inside the SavedModel. ``from_logits=None`` applies a softmax unless the
+    model's last layer already is one; pass True/False to decide explicitly.
+    """
+    in_shape = tuple(model.inputs[0].shape)
+    if len(model.inputs) != 1 or len(in_shape) != 4:
+        raise TfaugError(f"A classifier must take one image input [N, H, W, C], this one takes {in_shape}.")
+    image_shape = _static_shape(in_shape[1:], "classifier input")
+    num_classes = model.outputs[0].shape[-1]
+    if num_classes is None or len(model.outputs[0].shape) != 2:
+        raise TfaugError(f"A classifier must output [N, K] scores, this one outputs {tuple(model.outputs[0].shape)}.")
+    if from_logits is None:
+        from_logits = not _ends_in_softmax(model)
+    meta = _base_metadata(metadata, "classifier", image_shape, int(num_classes))
+    meta["signature"] = _classifier_signature(image_shape, int(num_classes))
+    module, signatures = _classifier_module(model, image_shape, bool(from_logits))
+    return _publish(module, signatures, meta, name, version, base, overwrite)
+
+
+# ----------------------------------------------------------------------------------------- run directories
+
+
+def load_run(run_dir: str | os.PathLike) -> tuple[Any, dict]:
+    """Load ``(generator keras.Model, config dict)`` from a training run directory.
+
+    A run directory holds ``config.json`` and ``checkpoints/generator.keras`` (the EMA generator).
+
+    Raises:
+        TfaugError: the directory is missing, lacks either file, or either file is unreadable.
+    """
+    run = Path(run_dir)
+    hint = "pass a directory written by `tfaug train`"
+    if not run.is_dir():
+        raise TfaugError(f"{run} is not a tfaug run directory (it does not exist or is not a directory); {hint}.")
+    cfg_path = run / "config.json"
+    if not cfg_path.is_file():
+        raise TfaugError(f"{run} is not a tfaug run directory (missing config.json); {hint}.")
+    try:
+        config = read_json(cfg_path)
+    except (OSError, ValueError) as exc:
+        raise TfaugError(f"{cfg_path} is not valid JSON ({exc}); the run directory is corrupt.") from None
+    if not isinstance(config, dict):
+        raise TfaugError(f"{cfg_path} does not hold a JSON object; the run directory is corrupt.")
+    ckpt = run / "checkpoints" / "generator.keras"
+    if not ckpt.is_file():
+        raise TfaugError(f"{run} has no generator checkpoint (missing checkpoints/generator.keras); train it first.")
+    import keras
+
+    try:
+        model = keras.models.load_model(ckpt, compile=False)
+    except Exception as exc:  # corrupt zip, unknown layer ... all mean "this checkpoint is unusable"
+        raise TfaugError(f"{ckpt} could not be loaded ({type(exc).__name__}: {exc}); the checkpoint is corrupt.") from None
+    return model, config
+
+
+def run_facts(config: dict, model, run_dir) -> dict:
+    """``z_dim``, ``num_classes``, ``class_names``, ``model_kind`` from a run config (latent size falls back to the model)."""
+    data = config.get("data") or {}
+    gan = config.get("gan") or {}
+    z_dim = gan.get("z_dim", model.inputs[0].shape[-1])
+    num_classes = data.get("num_classes")
+    names = data.get("class_names")
+    if num_classes is None and names is not None:
+        num_classes = len(names)
+    if z_dim is None or num_classes is None:
+        raise TfaugError(f"{run_dir}/config.json lacks gan.z_dim or data.num_classes; the run directory is corrupt.")
+    return {
+        "z_dim": int(z_dim),
+        "num_classes": int(num_classes),
+        "class_names": [str(n) for n in names] if names is not None else [str(i) for i in range(int(num_classes))],
+        "model_kind": str(config.get("kind") or "generator"),
+    }
+
+
+def export_run(
+    run_dir: str | os.PathLike,
+    name: str,
+    version: int | str | None = None,
+    base: str | os.PathLike = "saved_models",
+    overwrite: bool = False,
+) -> Path:
+    """Export the EMA generator of a training run directory (see :func:`export_generator`)."""
+    model, config = load_run(run_dir)
+    facts = run_facts(config, model, run_dir)
+    data = config.get("data") or {}
+    metadata = {
+        "model_kind": facts["model_kind"],
+        "class_names": facts["class_names"],
+        "dataset": data.get("spec"),
+        "run_dir": str(Path(run_dir).resolve()),
+        "training_config": config,
+    }
+    return export_generator(
+        model,
+        z_dim=facts["z_dim"],
+        num_classes=facts["num_classes"],
+        metadata=metadata,
+        name=name,
+        version=version,
+        base=base,
+        overwrite=overwrite,
+    )
+
+
+def read_metadata(saved_model_dir: str | os.PathLike) -> dict:
+    """Read ``assets/tfaug_metadata.json`` of an exported SavedModel with plain ``json`` (no TensorFlow)."""
+    path = Path(saved_model_dir) / "assets" / METADATA_ASSET
+    if not path.is_file():
+        raise TfaugError(f"{saved_model_dir} is not a tfaug SavedModel (missing assets/{METADATA_ASSET}).")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TfaugError(f"{path} is not valid JSON ({exc}); re-export the model.") from None
+    if not isinstance(meta, dict):
+        raise TfaugError(f"{path} does not hold a JSON object; re-export the model.")
+    return meta

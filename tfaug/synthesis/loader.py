@@ -1,0 +1,217 @@
+"""One interface for every generator: ``sample(class_ids, seeds) -> images``.
+
+Synthesis, metrics and studies hold a :class:`Generator` and never care whether it is a Keras model in this
+process or an exported SavedModel. The same ``(class_id, seed)`` pair always gives the same image, whatever
+else is in the batch, because each latent is drawn by ``latent_from_seeds`` from its own seed.
+
+:func:`load_generator` accepts the three places a generator lives:
+
+* a training run directory (``config.json`` + ``checkpoints/generator.keras``),
+* a SavedModel directory (``saved_model.pb``, as written by :mod:`tfaug.export.savedmodel`),
+* a model base directory ``saved_models/NAME`` (the highest integer version is used, like TF Serving).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from tfaug.errors import TfaugError
+from tfaug.export.savedmodel import generator_images, load_run, read_metadata, run_facts
+from tfaug.export.versions import latest_version
+from tfaug.utils.images import to_float
+
+__all__ = ["Generator", "KerasGenerator", "SavedModelGenerator", "load_generator", "validate_requests"]
+
+DEFAULT_BATCH_SIZE = 256
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Anything that turns (class id, seed) pairs into images.
+
+    Attributes:
+        num_classes: valid class ids are ``0 .. num_classes - 1``.
+        image_shape: ``(H, W, C)`` of one image.
+        class_names: one name per class id.
+        kind: model kind, e.g. ``"cdcgan"``.
+    """
+
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    kind: str
+
+    def sample(self, class_ids, seeds) -> np.ndarray:
+        """float32 [N, H, W, C] in [-1, 1] for int ``class_ids`` [N] and int ``seeds`` [N]."""
+        ...
+
+
+def validate_requests(class_ids, seeds, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Check and convert a request to ``(int32 [N], int64 [N])``; a scalar class id applies to every seed.
+
+    Raises:
+        TfaugError: non-integer or non-vector inputs, different lengths, or a class id out of range.
+    """
+    cls = np.asarray(class_ids)
+    seeds = np.asarray(seeds)
+    if seeds.ndim != 1:
+        raise TfaugError(f"seeds must be a 1-D integer vector, got shape {seeds.shape}.")
+    if cls.ndim == 0:
+        cls = np.full(seeds.shape, cls)
+    if cls.ndim != 1 or len(cls) != len(seeds):
+        raise TfaugError(f"class_ids {cls.shape} and seeds {seeds.shape} must be 1-D vectors of the same length.")
+    for what, arr in (("class_ids", cls), ("seeds", seeds)):
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise TfaugError(f"{what} must be integers, got dtype {arr.dtype}.")
+    if cls.size and (cls.min() < 0 or cls.max() >= num_classes):
+        bad = int(cls[(cls < 0) | (cls >= num_classes)][0])
+        raise TfaugError(f"Class id {bad} is out of range; this generator has classes 0..{num_classes - 1}.")
+    return cls.astype(np.int32), seeds.astype(np.int64)
+
+
+def _class_names(names, num_classes: int) -> tuple[str, ...]:
+    if names is None:
+        return tuple(str(i) for i in range(num_classes))
+    names = tuple(str(n) for n in names)
+    if len(names) != num_classes:
+        raise TfaugError(f"Got {len(names)} class names for {num_classes} classes.")
+    return names
+
+
+class KerasGenerator:
+    """A functional Keras generator (inputs ``[z, class_id]``, output in [-1, 1]) behind ``sample``.
+
+    Args:
+        model: the generator; ``[z float32 [N, z_dim], class_id int32 [N]] -> float32 [N, H, W, C]``.
+        z_dim: latent size.
+        num_classes: number of classes (default: ``metadata["num_classes"]`` or ``len(class_names)``).
+        class_names: one name per class (default ``"0", "1", ...``).
+        kind: model kind recorded with samples.
+        metadata: free-form facts (e.g. the run config).
+        batch_size: images generated per call; memory stays bounded for any request size.
+    """
+
+    def __init__(
+        self,
+        model,
+        z_dim: int,
+        *,
+        num_classes: int | None = None,
+        class_names: Sequence[str] | None = None,
+        kind: str = "keras",
+        metadata: dict | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ):
+        import tensorflow as tf
+
+        self.model = model
+        self.z_dim = int(z_dim)
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        if num_classes is None:
+            num_classes = self.metadata.get("num_classes", len(class_names) if class_names is not None else None)
+        if num_classes is None:
+            raise TfaugError("KerasGenerator needs num_classes (or class_names) to validate class ids.")
+        self.num_classes = int(num_classes)
+        self.class_names = _class_names(class_names, self.num_classes)
+        self.image_shape = tuple(int(d) for d in model.outputs[0].shape[1:])
+        self.kind = kind
+        self.batch_size = int(batch_size)
+        # One trace for every batch size: the batch dimension is None.
+        self._fn = tf.function(
+            lambda c, s: generator_images(model, self.z_dim, c, s),
+            input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int64)],
+            autograph=False,
+        )
+
+    @classmethod
+    def from_run(cls, run_dir: str | os.PathLike, batch_size: int = DEFAULT_BATCH_SIZE) -> "KerasGenerator":
+        """The EMA generator of a training run directory (``config.json`` + ``checkpoints/generator.keras``)."""
+        model, config = load_run(run_dir)
+        facts = run_facts(config, model, run_dir)
+        return cls(
+            model,
+            facts["z_dim"],
+            num_classes=facts["num_classes"],
+            class_names=facts["class_names"],
+            kind=facts["model_kind"],
+            metadata={"run_dir": str(run_dir), "config": config},
+            batch_size=batch_size,
+        )
+
+    def sample(self, class_ids, seeds) -> np.ndarray:
+        """float32 [N, H, W, C] in [-1, 1]; image i depends only on ``(class_ids[i], seeds[i])``."""
+        cls, seeds = validate_requests(class_ids, seeds, self.num_classes)
+        out = np.empty((len(seeds), *self.image_shape), np.float32)
+        for start in range(0, len(seeds), self.batch_size):
+            stop = start + self.batch_size
+            out[start:stop] = self._fn(cls[start:stop], seeds[start:stop]).numpy()
+        return out
+
+    def __repr__(self) -> str:
+        return f"KerasGenerator(kind={self.kind!r}, classes={self.num_classes}, image_shape={self.image_shape})"
+
+
+class SavedModelGenerator:
+    """An exported generator SavedModel (its ``serving_default`` signature) behind ``sample``.
+
+    The uint8 images the signature returns are mapped back to float32 [-1, 1] (``x / 127.5 - 1``), so they
+    are the in-process images quantised to 256 levels.
+    """
+
+    def __init__(self, path: str | os.PathLike, batch_size: int = DEFAULT_BATCH_SIZE):
+        import tensorflow as tf
+
+        self.path = Path(path)
+        self.metadata = read_metadata(self.path)
+        # Keep the loaded object alive: its signatures reference its variables.
+        self._loaded = tf.saved_model.load(str(self.path))
+        if "serving_default" not in self._loaded.signatures:
+            raise TfaugError(f"{self.path} has no serving_default signature; re-export it with tfaug export.")
+        self._fn = self._loaded.signatures["serving_default"]
+        self.num_classes = int(self.metadata["num_classes"])
+        self.class_names = _class_names(self.metadata.get("class_names"), self.num_classes)
+        self.image_shape = tuple(int(d) for d in self.metadata["image_shape"])
+        self.kind = str(self.metadata.get("model_kind", "savedmodel"))
+        self.batch_size = int(batch_size)
+
+    def sample(self, class_ids, seeds) -> np.ndarray:
+        """float32 [N, H, W, C] in [-1, 1] from the SavedModel's uint8 output."""
+        import tensorflow as tf
+
+        cls, seeds = validate_requests(class_ids, seeds, self.num_classes)
+        out = np.empty((len(seeds), *self.image_shape), np.float32)
+        for start in range(0, len(seeds), self.batch_size):
+            stop = start + self.batch_size
+            result = self._fn(class_id=tf.constant(cls[start:stop]), seed=tf.constant(seeds[start:stop]))
+            out[start:stop] = to_float(result["images"].numpy())
+        return out
+
+    def __repr__(self) -> str:
+        return f"SavedModelGenerator({str(self.path)!r}, kind={self.kind!r}, classes={self.num_classes})"
+
+
+def load_generator(path: str | os.PathLike) -> Generator:
+    """Load a generator from a run directory, a SavedModel directory or a model base directory.
+
+    Raises:
+        TfaugError: ``path`` is none of the three forms, or what it holds is unreadable.
+    """
+    p = Path(path)
+    if (p / "saved_model.pb").is_file():
+        return SavedModelGenerator(p)
+    if (p / "config.json").is_file() or (p / "checkpoints").is_dir():
+        return KerasGenerator.from_run(p)
+    if p.is_dir():
+        latest = latest_version(p)
+        if latest is not None:
+            version_dir = p / str(latest)
+            if not (version_dir / "saved_model.pb").is_file():
+                raise TfaugError(f"{version_dir} (the highest version under {p}) has no saved_model.pb; re-export it.")
+            return SavedModelGenerator(version_dir)
+    raise TfaugError(
+        f"{p} is not a generator: pass a run directory (config.json + checkpoints/generator.keras), "
+        "a SavedModel directory (saved_model.pb) or a model base directory (saved_models/NAME with integer versions)."
+    )

@@ -1,0 +1,216 @@
+"""Train a conditional GAN into a run directory, with progress, sample grids, checkpoints and resume.
+
+The loop is a plain Python loop over a compiled ``train_step`` (the model's own Keras ``train_step`` wrapped in
+``tf.function``), so that training can stop and resume at any checkpointed step, not only at epoch ends.
+See ``tfaug.training.rundir`` for the files it writes.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tfaug import __version__
+from tfaug.config import GANConfig, to_dict
+from tfaug.errors import TfaugError
+from tfaug.training import rundir as rd
+from tfaug.utils.images import save_class_grid, to_uint8
+from tfaug.utils.io import append_jsonl, atomic_directory, read_jsonl, write_json
+
+MAX_GRID_CLASSES = 20  # sample grids show at most this many class rows
+GRID_COLUMNS = 8
+
+
+@dataclass
+class GANRun:
+    """Result of :func:`train_gan`: the trained model, its run directory and the logged history."""
+
+    model: object
+    run_dir: Path
+    history: list[dict]
+    step: int
+
+
+def train_gan(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    class_names,
+    cfg: GANConfig,
+    out: str | os.PathLike,
+    data_info: dict | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    log_every: int | None = None,
+) -> GANRun:
+    """Train a conditional GAN on (images, labels) and write a run directory.
+
+    Args:
+        images: uint8 [N, H, W, C] (or float32 in [-1, 1]) training images; N >= 1.
+        labels: int [N] class ids in [0, len(class_names)).
+        class_names: K names; K >= 1.
+        cfg: GAN configuration; with ``resume`` the stored config is used and only ``cfg.steps`` may grow.
+        out: run directory (created; must not hold a run unless ``resume``).
+        data_info: description of the data stored in config.json (spec, subset, training indices ...).
+        resume: continue the run in ``out`` from its last checkpoint.
+        progress: show a tqdm progress bar.
+        log_every: history interval in steps (default: ~100 records per run).
+    """
+    from tfaug.data.pipeline import make_pipeline
+    from tfaug.models.cgan import build_conditional_gan
+
+    images = np.asarray(images)
+    labels = np.asarray(labels, dtype=np.int32)
+    if len(images) == 0:
+        raise TfaugError("no training images: the selected subset is empty")
+    if len(images) != len(labels):
+        raise TfaugError(f"{len(images)} images but {len(labels)} labels")
+    num_classes = len(class_names)
+    run_dir = rd.prepare_run_dir(out, resume)
+    if resume:
+        stored = rd.read_run_config(run_dir)
+        cfg = GANConfig(**{**stored["gan"], "steps": max(cfg.steps, stored["gan"]["steps"])})
+    image_shape = tuple(int(d) for d in images.shape[1:])
+    config = {
+        "kind": cfg.model,
+        "gan": to_dict(cfg),
+        "data": {**(data_info or {}), "image_shape": list(image_shape), "num_classes": num_classes,
+                 "class_names": list(class_names), "n_train": int(len(images))},
+        "tfaug_version": __version__,
+    }
+    write_json(run_dir / rd.CONFIG, config)
+
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_conditional_gan(image_shape, num_classes, cfg)
+    start = 0
+    state = rd.read_state(run_dir) if resume else None
+    if state is not None:
+        start = int(state["step"])
+        restore_checkpoint(model, run_dir)
+    history = [r for r in read_jsonl(run_dir / rd.HISTORY) if r.get("step", 0) <= start]
+    if resume:  # drop records logged after the checkpoint we resumed from
+        _rewrite_history(run_dir, history)
+
+    batch = min(cfg.batch_size, len(images))
+    ds = make_pipeline(images, labels, batch, shuffle=True, seed=cfg.seed + start, repeat=True, drop_remainder=True)
+    step_fn = tf.function(model.train_step)
+    log_every = log_every or max(1, cfg.steps // 100)
+    grid_classes = list(range(min(num_classes, MAX_GRID_CLASSES)))
+    bar = _progress(progress, cfg.steps, start, f"train-gan {run_dir.name}")
+    t0, step = time.perf_counter(), start
+    try:
+        for step_batch in ds:
+            if step >= cfg.steps:
+                break
+            logs = step_fn(step_batch)
+            step += 1
+            if bar is not None:
+                bar.update(1)
+            if step % log_every == 0 or step == cfg.steps:
+                record = {"step": step, "time_s": round(time.perf_counter() - t0, 3),
+                          **{k: float(v) for k, v in logs.items()}}
+                append_jsonl(run_dir / rd.HISTORY, record)
+                history.append(record)
+                for m in model.metrics:
+                    m.reset_state()
+                if bar is not None:
+                    bar.set_postfix({k: f"{record[k]:.3f}" for k in ("d_loss", "g_loss") if k in record})
+            if cfg.sample_every and step % cfg.sample_every == 0 and step < cfg.steps:
+                write_sample_grid(model, run_dir / rd.SAMPLES / f"step_{step:06d}.png", grid_classes, class_names, step)
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
+                save_checkpoint(model, run_dir, step, finished=False)
+    except KeyboardInterrupt:
+        save_checkpoint(model, run_dir, step, finished=False)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    save_checkpoint(model, run_dir, step, finished=True)
+    write_sample_grid(model, run_dir / rd.SAMPLES / "final.png", grid_classes, class_names, step)
+    return GANRun(model=model, run_dir=run_dir, history=history, step=step)
+
+
+def write_sample_grid(model, path: Path, class_ids, class_names, step: int) -> None:
+    """One row per class, ``GRID_COLUMNS`` fixed seeds, from the EMA generator."""
+    ids = np.repeat(np.asarray(class_ids, np.int32), GRID_COLUMNS)
+    seeds = np.tile(np.arange(GRID_COLUMNS, dtype=np.int64), len(class_ids))
+    imgs = to_uint8(model.sample(ids, seeds)).reshape(len(class_ids), GRID_COLUMNS, *model.image_shape)
+    save_class_grid(path, list(imgs), [class_names[c] for c in class_ids], title=f"step {step}")
+
+
+def _optimizers(model):
+    return {"d": model.d_optimizer, "g": model.g_optimizer}
+
+
+def _networks(model):
+    return {"generator": model.generator, "discriminator": model.discriminator, "ema_generator": model.ema_generator}
+
+
+def save_checkpoint(model, run_dir: Path, step: int, finished: bool) -> None:
+    """Atomically write checkpoints/last (weights + optimizer state + step) and checkpoints/generator.keras."""
+    ckpt = run_dir / rd.CHECKPOINTS
+    ckpt.mkdir(parents=True, exist_ok=True)
+    with atomic_directory(ckpt / rd.LAST, overwrite=True) as tmp:
+        for name, net in _networks(model).items():
+            net.save_weights(str(tmp / f"{name}.weights.h5"))
+        arrays = {}
+        for key, opt in _optimizers(model).items():
+            for i, v in enumerate(opt.variables):
+                arrays[f"{key}_{i:04d}"] = np.asarray(v)
+        seed_gen = getattr(model, "seed_generator", None)
+        if seed_gen is not None:
+            arrays["seed_state"] = np.asarray(seed_gen.state)
+        np.savez(tmp / "optimizers.npz", **arrays)
+        write_json(tmp / rd.STATE, {"step": int(step), "finished": bool(finished)})
+    # Keras insists on the .keras suffix, so save to a hidden sibling and rename over the old file.
+    tmp_path = ckpt / f".tmp-{os.getpid()}-{rd.GENERATOR}"
+    model.ema_generator.save(str(tmp_path))
+    os.replace(tmp_path, ckpt / rd.GENERATOR)
+
+
+def restore_checkpoint(model, run_dir: Path) -> int:
+    """Load checkpoints/last into ``model`` (networks, optimizers, noise state); returns the stored step."""
+    last = run_dir / rd.CHECKPOINTS / rd.LAST
+    state = rd.read_state(run_dir)
+    if state is None:
+        raise TfaugError(f"{run_dir} has no checkpoint to resume from")
+    try:
+        for name, net in _networks(model).items():
+            net.load_weights(str(last / f"{name}.weights.h5"))
+        data = np.load(last / "optimizers.npz")
+    except (OSError, ValueError) as exc:
+        raise TfaugError(f"checkpoint in {last} is unreadable ({exc}); start a new run") from None
+    for key, opt in _optimizers(model).items():
+        owner = model.discriminator if key == "d" else model.generator
+        if not opt.built:
+            opt.build(owner.trainable_variables)
+        names = sorted(k for k in data.files if k.startswith(f"{key}_"))
+        if len(names) != len(opt.variables):
+            raise TfaugError(f"checkpoint in {last} does not match this model ({key} optimizer); start a new run")
+        for var, k in zip(opt.variables, names):
+            var.assign(data[k])
+    seed_gen = getattr(model, "seed_generator", None)
+    if seed_gen is not None and "seed_state" in data.files:
+        seed_gen.state.assign(data["seed_state"])
+    return int(state["step"])
+
+
+def _rewrite_history(run_dir: Path, records: list[dict]) -> None:
+    from tfaug.utils.io import atomic_write_text
+    import json
+
+    atomic_write_text(run_dir / rd.HISTORY, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+
+
+def _progress(enabled: bool, total: int, initial: int, desc: str):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True)
