@@ -25,7 +25,7 @@ def test_parse_named_presets():
     assert parse_augment(None) is None
     assert parse_augment("classic") == PRESETS["default"]
     assert parse_augment("digits") == PRESETS["default"]
-    assert PRESETS["default"] == AugmentSpec(rotation=0.05, translation=0.1, zoom=0.1)
+    assert PRESETS["default"] == AugmentSpec(rotation=0.05, translation=0.1, zoom=0.1, fill="constant")
     assert not PRESETS["default"].flip
     assert parse_augment("classic:objects") == parse_augment("objects") == PRESETS["objects"]
     assert PRESETS["objects"].flip == "horizontal" and PRESETS["objects"].contrast == 0.2
