@@ -79,7 +79,7 @@ def test_one_train_step_finite_and_builds_state(toy):
 def test_direct_train_step_returns_metrics(toy):
     keras.utils.set_random_seed(2)
     x, y = toy
-    gan = _gan(ema_decay=0.0)
+    gan = _gan(ema_decay=0.0, mode_seeking=0.0)
     logs = gan.train_step((tf.constant(_float(x[:8])), tf.constant(y[:8])))
     assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake"}
     # decay 0: the EMA generator is an exact copy of G after the step.
@@ -120,11 +120,12 @@ def test_save_and_load_weights_round_trip(toy, tmp_path):
 
 
 def test_config_round_trip_and_properties():
-    gan = _gan(shape=(25, 25, 1), num_classes=4, z_dim=6, ema_decay=0.9, real_label=0.8, seed=7)
+    gan = _gan(shape=(25, 25, 1), num_classes=4, z_dim=6, ema_decay=0.9, real_label=0.8, seed=7, mode_seeking=0.5)
     assert gan.image_shape == (25, 25, 1) and gan.num_classes == 4 and gan.z_dim == 6
     cfg = gan.get_config()
-    assert {k: cfg[k] for k in ("num_classes", "z_dim", "ema_decay", "real_label", "diffaugment", "seed")} == {
-        "num_classes": 4, "z_dim": 6, "ema_decay": 0.9, "real_label": 0.8, "diffaugment": "", "seed": 7}
+    keys = ("num_classes", "z_dim", "ema_decay", "real_label", "diffaugment", "seed", "mode_seeking")
+    assert {k: cfg[k] for k in keys} == {"num_classes": 4, "z_dim": 6, "ema_decay": 0.9, "real_label": 0.8,
+                                         "diffaugment": "", "seed": 7, "mode_seeking": 0.5}
     clone = ConditionalGAN.from_config({**cfg, "generator": gan.generator, "discriminator": gan.discriminator})
     assert clone.get_config() == cfg
     with pytest.raises(TfaugError):
@@ -138,6 +139,8 @@ def test_constructor_validation():
         ConditionalGAN(g, d, 3, z_dim=9)
     with pytest.raises(TfaugError, match="ema_decay"):
         ConditionalGAN(g, d, 3, z_dim=8, ema_decay=1.0)
+    with pytest.raises(TfaugError, match="mode_seeking"):
+        ConditionalGAN(g, d, 3, z_dim=8, mode_seeking=-1.0)
 
 
 def test_build_conditional_gan_from_config():
@@ -194,4 +197,4 @@ def test_learns_class_conditional_toy_images(trained_toy_gan):
     for c in range(3):
         assert (pred[classes == c] == c).mean() >= 0.8
     # Not a memorised mean image: different seeds of one class still vary.
-    assert samples[classes == 0].std(axis=0).mean() > 1e-3
+    assert samples[classes == 0].std(axis=0).mean() > 0.03  # the real images: ~0.16

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfaug.models.losses import d_loss_nonsaturating, g_loss_nonsaturating
+from tfaug.models.losses import d_loss_nonsaturating, g_loss_nonsaturating, mode_seeking_loss
 
 
 def _bce(target, logits):
@@ -60,3 +60,31 @@ def test_extreme_logits_are_finite():
     big = np.array([80.0, -80.0], np.float32)
     assert np.all(np.isfinite(d_loss_nonsaturating(big, -big, 0.9).numpy()))
     assert np.all(np.isfinite(g_loss_nonsaturating(big).numpy()))
+
+
+def test_mode_seeking_loss_matches_numpy_and_rewards_diversity():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(6, 4)).astype(np.float32)
+    ids = np.array([0, 0, 1, 1, 1, 2], np.int32)
+    images = rng.normal(size=(6, 3, 3, 1)).astype(np.float32)
+    got = float(mode_seeking_loss(images, z, ids))
+    ratios = [np.sqrt(np.mean((images[i] - images[j]) ** 2)) / np.sqrt(np.mean((z[i] - z[j]) ** 2))
+              for i in range(6) for j in range(6) if i != j and ids[i] == ids[j]]
+    assert got == pytest.approx(1.0 / (np.mean(ratios) + 1e-5), rel=1e-4)
+    # Spreading the images apart (same latents) lowers the loss; a collapsed generator gets a large one.
+    assert float(mode_seeking_loss(images * 3.0, z, ids)) < got
+    collapsed = float(mode_seeking_loss(np.zeros_like(images), z, ids))
+    assert collapsed > 100 * got and np.isfinite(collapsed)
+
+
+def test_mode_seeking_loss_without_same_class_pairs_is_zero():
+    z = np.eye(3, dtype=np.float32)
+    assert float(mode_seeking_loss(np.ones((3, 2, 2, 1), np.float32), z, [0, 1, 2])) == 0.0
+
+
+def test_mode_seeking_loss_gradient_is_finite_for_collapsed_images():
+    images = tf.zeros((4, 2, 2, 1))
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        loss = mode_seeking_loss(images, tf.random.normal((4, 3)), tf.constant([0, 0, 1, 1]))
+    assert np.all(np.isfinite(tape.gradient(loss, images).numpy()))

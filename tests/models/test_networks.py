@@ -62,6 +62,23 @@ def test_discriminator_projection_depends_on_class():
     assert a != pytest.approx(b)
 
 
+@pytest.mark.parametrize("shape", [(8, 8, 1), (24, 32, 3)])
+def test_discriminator_avg_head(shape):
+    d = build_discriminator(shape, num_classes=3, width=8, head="avg")
+    assert d([tf.zeros((2, *shape)), tf.constant([0, 2])]).shape == (2, 1)
+    with pytest.raises(TfaugError, match="dense, avg"):
+        build_discriminator(shape, num_classes=3, head="max")
+
+
+def test_discriminator_logit_depends_only_on_its_example():
+    keras.utils.set_random_seed(0)
+    d = build_discriminator((8, 8, 1), num_classes=3, width=8, dropout=0.2)
+    x = tf.random.uniform((5, 8, 8, 1), -1, 1)
+    c = tf.constant([0, 1, 2, 0, 1])
+    full = d([x, c], training=False).numpy()
+    np.testing.assert_allclose(d([x[2:3], c[2:3]], training=False).numpy()[0], full[2], atol=1e-5)
+
+
 def test_discriminator_has_no_batchnorm():
     d = build_discriminator((28, 28, 1), num_classes=10, width=8, dropout=0.2)
     kinds = {type(layer).__name__ for layer in d.layers}

@@ -7,7 +7,7 @@ import pytest
 from tfaug.config import GANConfig
 from tfaug.errors import TfaugError
 from tfaug.training.gan_runner import train_gan
-from tfaug.training.rundir import read_state
+from tfaug.utils.rundir import read_state
 
 CFG = GANConfig(steps=6, batch_size=16, width=8, z_dim=8, sample_every=3, checkpoint_every=3, diffaugment="")
 

@@ -338,20 +338,11 @@ def load_run(run_dir: str | os.PathLike) -> tuple[Any, dict]:
     Raises:
         TfaugError: the directory is missing, lacks either file, or either file is unreadable.
     """
+    from tfaug.utils.rundir import CHECKPOINTS, GENERATOR, read_run_config
+
     run = Path(run_dir)
-    hint = "pass a directory written by `tfaug train`"
-    if not run.is_dir():
-        raise TfaugError(f"{run} is not a tfaug run directory (it does not exist or is not a directory); {hint}.")
-    cfg_path = run / "config.json"
-    if not cfg_path.is_file():
-        raise TfaugError(f"{run} is not a tfaug run directory (missing config.json); {hint}.")
-    try:
-        config = read_json(cfg_path)
-    except (OSError, ValueError) as exc:
-        raise TfaugError(f"{cfg_path} is not valid JSON ({exc}); the run directory is corrupt.") from None
-    if not isinstance(config, dict):
-        raise TfaugError(f"{cfg_path} does not hold a JSON object; the run directory is corrupt.")
-    ckpt = run / "checkpoints" / "generator.keras"
+    config = read_run_config(run)
+    ckpt = run / CHECKPOINTS / GENERATOR
     if not ckpt.is_file():
         raise TfaugError(f"{run} has no generator checkpoint (missing checkpoints/generator.keras); train it first.")
     import keras

@@ -6,6 +6,8 @@ Training (one ``fit`` step = one D update then one G update):
   * fake labels are the real batch's labels, so the class balance of G's training follows the data;
   * DiffAugment (Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN Training") applied to
     every input of D, real and fake, in both steps, so D cannot memorise a tiny training set;
+  * a mode-seeking regulariser on G (Mao et al. 2019) so that G keeps using its noise on tiny data instead of
+    drawing one image per class;
   * an exponential moving average of G's weights (Karras et al. 2018; Yazici et al. 2019) is the
     generator that ``sample`` uses.
 
@@ -21,18 +23,25 @@ import numpy as np
 import tensorflow as tf
 
 from tfaug.errors import TfaugError
-from tfaug.models.losses import d_loss_nonsaturating, g_loss_nonsaturating
+from tfaug.models.losses import d_loss_nonsaturating, g_loss_nonsaturating, mode_seeking_loss
 
 # Second word of the stateless seed pair: fixes the latent stream so that seed s always maps to one latent.
 _LATENT_STREAM = 0x7FA0
+# Weight of the mode-seeking term. 100 MNIST images, 28x28, width 32, translation/cutout/colour, 1,500-1,800 steps,
+# within-class pixel std of real images 0.257: without it G drew one image per class (std 0.06, consistency
+# 0.99); 0.05 -> std 0.245, consistency 0.93; 0.1 -> 0.275, 0.86; 0.2 -> 0.31, 0.81 (one seed each).
+DEFAULT_MODE_SEEKING = 0.05
 # Rows per generator call in ``sample`` (bounds memory; results do not depend on it).
 _SAMPLE_CHUNK = 512
 
 
 def _latents(seeds: tf.Tensor, z_dim: int) -> tf.Tensor:
     stream = tf.constant(_LATENT_STREAM, tf.int64)
-    return tf.map_fn(lambda s: tf.random.stateless_normal([z_dim], seed=tf.stack([s, stream])), seeds,
-                     fn_output_signature=tf.TensorSpec([z_dim], tf.float32))
+
+    def one(seed):
+        return tf.random.stateless_normal([z_dim], seed=tf.stack([seed, stream]))
+
+    return tf.map_fn(one, seeds, fn_output_signature=tf.TensorSpec([z_dim], tf.float32))
 
 
 # Eager callers get the compiled loop instead of a Python-level map_fn (one retrace per z_dim).
@@ -75,7 +84,7 @@ class ConditionalGAN(keras.Model):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, num_classes: int, z_dim: int, *,
                  ema_decay: float = 0.99, real_label: float = 0.9, diffaugment: str = "", seed: int = 0,
-                 **kwargs):
+                 mode_seeking: float = DEFAULT_MODE_SEEKING, **kwargs):
         """
         Args:
             generator: built functional model ``[z, class_id] -> images``.
@@ -87,6 +96,8 @@ class ConditionalGAN(keras.Model):
             diffaugment: comma-separated DiffAugment policies (``color``, ``translation``, ``cutout``);
                 empty disables.
             seed: seed of the latent-noise and DiffAugment random stream.
+            mode_seeking: weight of the mode-seeking regulariser in G's loss (Mao et al. 2019), >= 0; 0
+                disables it. Without it, on 10 images per class G learned one image per class.
             **kwargs: ``keras.Model`` arguments (``name`` ...).
         """
         super().__init__(**kwargs)
@@ -94,6 +105,8 @@ class ConditionalGAN(keras.Model):
             raise TfaugError(f"ema_decay must be in [0, 1), got {ema_decay!r}")
         if not 0.0 < real_label <= 1.0:
             raise TfaugError(f"real_label must be in (0, 1], got {real_label!r}")
+        if not mode_seeking >= 0.0:
+            raise TfaugError(f"mode_seeking must be >= 0, got {mode_seeking!r}")
         if int(num_classes) < 1:
             raise TfaugError(f"num_classes must be >= 1, got {num_classes!r}")
         g_z_dim = generator.inputs[0].shape[-1]
@@ -110,6 +123,7 @@ class ConditionalGAN(keras.Model):
         self.real_label = float(real_label)
         self.diffaugment = str(diffaugment or "")
         self.seed = int(seed)
+        self.mode_seeking = float(mode_seeking)
         self._policy = ()
         if self.diffaugment.strip():
             from tfaug.augment.diffaug import parse_policy  # lazy: only GANs that augment need it
@@ -151,8 +165,9 @@ class ConditionalGAN(keras.Model):
         super().compile(optimizer=None, **kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
-        d_optimizer.build(self.discriminator.trainable_variables)
-        g_optimizer.build(self.generator.trainable_variables)
+        for opt, net in ((d_optimizer, self.discriminator), (g_optimizer, self.generator)):
+            if not opt.built:
+                opt.build(net.trainable_variables)
 
     def call(self, inputs, training=False):
         """``[z, class_id] -> images`` with the EMA generator (the sampling network)."""
@@ -170,6 +185,7 @@ class ConditionalGAN(keras.Model):
 
         Both steps use the same generated batch (as the PyTorch DCGAN reference does): G runs forward once,
         D is updated on it with G's gradient recording paused, then the updated D scores it for G's loss.
+        The reported ``g_loss`` is the adversarial part only (comparable whatever ``mode_seeking`` is).
         """
         real, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         if labels is None:
@@ -195,7 +211,14 @@ class ConditionalGAN(keras.Model):
             # G step against the updated D, with a fresh augmentation of the same fakes.
             g_logits = self.discriminator([self._augment(fake), labels], training=True)
             g_loss = tf.nn.compute_average_loss(g_loss_nonsaturating(g_logits))
-        self.g_optimizer.apply(g_tape.gradient(g_loss, g_vars), g_vars)
+            if self.mode_seeking > 0:
+                # Batch-level term: scale_regularization_loss divides by the replica count, as the
+                # per-example terms are divided by the global batch.
+                g_total = g_loss + tf.nn.scale_regularization_loss(
+                    self.mode_seeking * mode_seeking_loss(fake, z, labels))
+            else:
+                g_total = g_loss
+        self.g_optimizer.apply(g_tape.gradient(g_total, g_vars), g_vars)
         self._update_ema()
 
         # compute_average_loss divides by the global batch; report the per-replica mean instead.
@@ -265,7 +288,7 @@ class ConditionalGAN(keras.Model):
         """Scalar constructor arguments; the networks are saved and passed separately."""
         return {"name": self.name, "trainable": self.trainable, "num_classes": self._num_classes,
                 "z_dim": self._z_dim, "ema_decay": self.ema_decay, "real_label": self.real_label,
-                "diffaugment": self.diffaugment, "seed": self.seed}
+                "diffaugment": self.diffaugment, "seed": self.seed, "mode_seeking": self.mode_seeking}
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
@@ -304,7 +327,8 @@ def build_conditional_gan(image_shape: tuple[int, int, int], num_classes: int, c
     g = build_generator(image_shape, num_classes, z_dim=cfg.z_dim, width=cfg.width)
     d = build_discriminator(image_shape, num_classes, width=cfg.width)
     gan = ConditionalGAN(g, d, num_classes, cfg.z_dim, ema_decay=cfg.ema_decay, real_label=cfg.real_label,
-                         diffaugment=cfg.diffaugment, seed=cfg.seed, name="conditional_gan")
+                         diffaugment=cfg.diffaugment, seed=cfg.seed,
+                         mode_seeking=getattr(cfg, "mode_seeking", DEFAULT_MODE_SEEKING), name="conditional_gan")
     gan.compile(d_optimizer=keras.optimizers.Adam(cfg.d_lr, beta_1=cfg.beta_1, beta_2=cfg.beta_2),
                 g_optimizer=keras.optimizers.Adam(cfg.g_lr, beta_1=cfg.beta_1, beta_2=cfg.beta_2))
     return gan

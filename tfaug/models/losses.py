@@ -1,8 +1,10 @@
-"""GAN losses as pure functions of discriminator logits, returning PER-EXAMPLE losses ``[N]``.
+"""GAN losses as pure functions.
 
-Callers reduce with ``tf.nn.compute_average_loss`` so that the same train step is correct under
-``tf.distribute`` (the sum over replicas of per-replica averages over the *global* batch). Logits may be
-``[N]`` or ``[N, 1]``; anything else is an error, never a silent broadcast.
+The adversarial losses take discriminator logits and return PER-EXAMPLE losses ``[N]``: callers reduce with
+``tf.nn.compute_average_loss`` so that the same train step is correct under ``tf.distribute`` (the sum over
+replicas of per-replica averages over the *global* batch). Logits may be ``[N]`` or ``[N, 1]``; anything
+else is an error, never a silent broadcast. The mode-seeking regulariser compares pairs of examples, so it
+returns one scalar per (replica) batch; reduce it with ``tf.nn.scale_regularization_loss``.
 """
 from __future__ import annotations
 
@@ -53,4 +55,41 @@ def g_loss_nonsaturating(fake_logits) -> tf.Tensor:
     return tf.nn.softplus(-_per_example(fake_logits))
 
 
-__all__ = ["d_loss_nonsaturating", "g_loss_nonsaturating"]
+def _pairwise_rms(x: tf.Tensor) -> tf.Tensor:
+    """Root-mean-square distance between all rows of ``x`` [N, D] -> [N, N] (via a Gram matrix, O(N^2 + N D))."""
+    sq = tf.reduce_sum(tf.square(x), axis=1)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * tf.matmul(x, x, transpose_b=True)
+    # The floor keeps sqrt's gradient finite for (near-)identical rows, e.g. the masked diagonal.
+    return tf.sqrt(tf.maximum(d2, 1e-8) / tf.cast(tf.shape(x)[1], x.dtype))
+
+
+def mode_seeking_loss(images, latents, class_ids, eps: float = 1e-5) -> tf.Tensor:
+    """Mode-seeking regulariser of Mao et al. 2019, "Mode Seeking Generative Adversarial Networks for
+    Diverse Image Synthesis" (CVPR): conditional generators tend to ignore their noise and produce one image
+    per class; this term rewards image distance per unit of latent distance between samples of the same class.
+
+    ``loss = 1 / (mean over same-class pairs i != j of d(G_i, G_j) / d(z_i, z_j) + eps)`` with root-mean-square
+    distances (the paper uses mean absolute distances of one pair per condition; all same-class pairs of a
+    batch are used here, so no extra generator pass is needed).
+
+    Args:
+        images: generated images ``[N, ...]`` (any float range; [-1, 1] in tfaug).
+        latents: the latents that produced them, ``[N, z_dim]``.
+        class_ids: their classes, int ``[N]``.
+        eps: keeps the loss finite when the generator has fully collapsed.
+
+    Returns:
+        float32 scalar >= 0; 0 when the batch has no same-class pair (nothing to compare).
+    """
+    images = tf.cast(images, tf.float32)
+    n = tf.shape(images)[0]
+    flat = tf.reshape(images, [n, -1])
+    z = tf.reshape(tf.cast(latents, tf.float32), [n, -1])
+    ids = tf.reshape(class_ids, [-1])
+    pairs = tf.cast(tf.equal(ids[:, None], ids[None, :]), tf.float32) * (1.0 - tf.eye(n))
+    count = tf.reduce_sum(pairs)
+    ratio = tf.reduce_sum(_pairwise_rms(flat) / _pairwise_rms(z) * pairs) / tf.maximum(count, 1.0)
+    return tf.where(count > 0, 1.0 / (ratio + eps), 0.0)
+
+
+__all__ = ["d_loss_nonsaturating", "g_loss_nonsaturating", "mode_seeking_loss"]

@@ -123,7 +123,7 @@ def _generator(cfg, ds, split, repeat, out, cache, progress):
         return cache[repeat]
     from tfaug.synthesis.loader import load_generator
     from tfaug.training.gan_runner import train_gan
-    from tfaug.training.rundir import read_state
+    from tfaug.utils.rundir import read_state
 
     run_dir = _gan_dir(out, repeat)
     state = read_state(run_dir) if (run_dir / "config.json").exists() else None

@@ -92,8 +92,12 @@ def train_classifier(
 
 def predict_classes(model, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """argmax class ids int64 [N] for uint8 or [-1, 1] float images."""
-    logits = model.predict(as_float_images(images), batch_size=batch_size, verbose=0)
-    return np.argmax(logits, axis=-1)
+    # Direct calls instead of model.predict: predict builds a new tf.function per model, which floods the log
+    # with retracing warnings when a study trains many classifiers.
+    x = as_float_images(images)
+    out = [np.argmax(np.asarray(model(x[i : i + batch_size], training=False)), axis=-1)
+           for i in range(0, len(x), batch_size)]
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def save_classifier(model, path: str | os.PathLike) -> Path:

@@ -2,7 +2,7 @@
 
 The loop is a plain Python loop over a compiled ``train_step`` (the model's own Keras ``train_step`` wrapped in
 ``tf.function``), so that training can stop and resume at any checkpointed step, not only at epoch ends.
-See ``tfaug.training.rundir`` for the files it writes.
+See ``tfaug.utils.rundir`` for the files it writes.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 from tfaug import __version__
 from tfaug.config import GANConfig, to_dict
 from tfaug.errors import TfaugError
-from tfaug.training import rundir as rd
+from tfaug.utils import rundir as rd
 from tfaug.utils.images import save_class_grid, to_uint8
 from tfaug.utils.io import append_jsonl, atomic_directory, read_jsonl, write_json
 

@@ -13,6 +13,10 @@ from keras import layers
 from tfaug.models.networks.common import (channel_plan, check_image_shape, check_num_classes, dcgan_init,
                                           plan_generator)
 
+# Faster than Keras' 0.99 so that the moving statistics used for sampling (training=False) follow a generator
+# that changes every step; short runs (a few hundred steps) would otherwise sample with stale statistics.
+BN_MOMENTUM = 0.9
+
 
 def build_generator(image_shape: tuple[int, int, int], num_classes: int, z_dim: int = 64, width: int = 32,
                     name: str = "generator", *, embed_dim: int = 32) -> keras.Model:
@@ -44,13 +48,14 @@ def build_generator(image_shape: tuple[int, int, int], num_classes: int, z_dim: 
     x = layers.Concatenate(name="z_and_class")([z, emb])
     x = layers.Dense(start_h * start_w * chans[0], use_bias=False, kernel_initializer=dcgan_init(), name="project")(x)
     x = layers.Reshape((start_h, start_w, chans[0]), name="start_grid")(x)
-    x = layers.BatchNormalization(gamma_initializer=dcgan_init(1.0), name="project_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, gamma_initializer=dcgan_init(1.0), name="project_bn")(x)
     x = layers.ReLU(name="project_relu")(x)
     for i, ch in enumerate(chans[1:], start=1):
         # Bias is redundant before BatchNorm.
         x = layers.Conv2DTranspose(ch, 4, strides=2, padding="same", use_bias=False, kernel_initializer=dcgan_init(),
                                    name=f"up{i}_convT")(x)
-        x = layers.BatchNormalization(gamma_initializer=dcgan_init(1.0), name=f"up{i}_bn")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, gamma_initializer=dcgan_init(1.0),
+                                      name=f"up{i}_bn")(x)
         x = layers.ReLU(name=f"up{i}_relu")(x)
     x = layers.Conv2D(c, 3, padding="same", kernel_initializer=dcgan_init(), name="to_image")(x)
     extra_h, extra_w = start_h * 2**n_up - h, start_w * 2**n_up - w

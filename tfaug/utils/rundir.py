@@ -47,16 +47,17 @@ def prepare_run_dir(out: str | os.PathLike, resume: bool) -> Path:
 def read_run_config(run_dir: str | os.PathLike) -> dict:
     """Read RUN_DIR/config.json with a clear error when it is missing or corrupt."""
     path = Path(run_dir) / CONFIG
+    hint = "pass a directory written by `tfaug train-gan`"
     if not Path(run_dir).is_dir():
-        raise TfaugError(f"{run_dir} is not a directory")
+        raise TfaugError(f"{run_dir} is not a tfaug run directory (it does not exist or is not a directory); {hint}")
     if not path.exists():
-        raise TfaugError(f"{run_dir} is not a tfaug run directory (missing {CONFIG})")
+        raise TfaugError(f"{run_dir} is not a tfaug run directory (missing {CONFIG}); {hint}")
     try:
         cfg = read_json(path)
     except (OSError, ValueError) as exc:
-        raise TfaugError(f"cannot read {path}: {exc}") from None
-    if not isinstance(cfg, dict) or "kind" not in cfg:
-        raise TfaugError(f"{path} is not a tfaug run config (no 'kind')")
+        raise TfaugError(f"{path} is not valid JSON ({exc}); the run directory is corrupt") from None
+    if not isinstance(cfg, dict):
+        raise TfaugError(f"{path} does not hold a JSON object; the run directory is corrupt")
     return cfg
 
 
