@@ -42,3 +42,16 @@ def test_uint8_float_round_trip_and_grid():
     assert to_float(x).min() == -1.0 and to_float(x).max() == 1.0
     g = make_grid(x, ncols=2, pad=1)
     assert g.shape == (2 * 9 + 1, 2 * 9 + 1, 1)
+
+
+def test_outputs_are_not_private(tmp_path):
+    """Atomic writes must not leave 0600/0700 files (a TF Serving container runs as another user)."""
+    mask = os.umask(0o022)
+    try:
+        p = atomic_write_text(tmp_path / "f.txt", "x")
+        with atomic_directory(tmp_path / "d") as tmp:
+            (tmp / "a").write_text("y")
+    finally:
+        os.umask(mask)
+    assert p.stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755

@@ -19,6 +19,18 @@ def _ensure_parent(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _public_mode(path: str | os.PathLike, directory: bool) -> None:
+    """mkstemp/mkdtemp create private (0600/0700) entries; give them the normal umask-based mode so that e.g.
+    a TF Serving container running as another user can read an export."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file + rename). Returns the path."""
     path = Path(path)
@@ -29,6 +41,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        _public_mode(tmp, directory=False)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -94,6 +107,7 @@ def atomic_directory(final: str | os.PathLike, overwrite: bool = False) -> Itera
     if final.exists() and not overwrite:
         raise FileExistsError(str(final))
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    _public_mode(tmp, directory=True)
     try:
         yield tmp
         if final.exists():
