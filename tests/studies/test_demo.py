@@ -30,7 +30,9 @@ def test_quick_demo_writes_report_and_resumes(tmp_path):
     # Simulate an interruption: drop the last two cells; rerunning only recomputes those.
     lines = (out / "results.jsonl").read_text().splitlines()
     (out / "results.jsonl").write_text("\n".join(lines[:-2]) + "\n")
-    again = run_demo(cfg, out, saved_models=None, progress=False)
+    again = run_demo(cfg, out, saved_models=str(tmp_path / "sm"), progress=False)
+    assert again.export_path == res.export_path.resolve()  # a rerun does not publish a second version
+    assert sorted(p.name for p in (tmp_path / "sm" / cfg.export_name).iterdir()) == ["1"]
     assert len(read_jsonl(out / "results.jsonl")) == 10
     kept = {(r["strategy"], r["repeat"]): r["accuracy"] for r in again.rows}
     first = {(r["strategy"], r["repeat"]): r["accuracy"] for r in res.rows}

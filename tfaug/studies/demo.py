@@ -90,7 +90,10 @@ def run_demo(cfg: DemoConfig, out: str | os.PathLike = "runs/demo", *, saved_mod
     if saved_models and any(s.generator for s in strategies):
         from tfaug.export.savedmodel import export_run
 
-        export_path = export_run(_gan_dir(out, 0), name=cfg.export_name, version="auto", base=saved_models)
+        export_path = _previous_export(out, saved_models, cfg.export_name)
+        if export_path is None:  # a rerun of a finished demo does not publish the same generator again
+            export_path = export_run(_gan_dir(out, 0), name=cfg.export_name, version="auto", base=saved_models)
+            write_json(out / "export.json", {"path": str(export_path.resolve())})
         _append_export_note(out, export_path)
     return DemoResult(rows=rows, summary=summary, out=out, export_path=export_path)
 
@@ -189,6 +192,16 @@ def _sample_grid(cfg, ds, out, generators) -> None:
     seeds = np.tile(np.arange(10, dtype=np.int64), k)
     imgs = to_uint8(gen.sample(ids, seeds)).reshape(k, 10, *ds.image_shape)
     save_class_grid(out / "samples.png", list(imgs), ds.class_names[:k], title="cDCGAN samples (repeat 0), seeds 0-9")
+
+
+def _previous_export(out: Path, saved_models: str, name: str) -> Path | None:
+    """The SavedModel this demo directory already published under ``saved_models/name``, if it still exists."""
+    record = out / "export.json"
+    if not record.exists():
+        return None
+    path = Path(read_json(record).get("path", ""))
+    base = (Path(saved_models) / name).resolve()
+    return path if path.parent == base and (path / "saved_model.pb").exists() else None
 
 
 def _append_export_note(out: Path, export_path: Path) -> None:
