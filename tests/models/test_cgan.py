@@ -8,7 +8,8 @@ import tensorflow as tf
 
 from tfaug.config import GANConfig
 from tfaug.errors import TfaugError
-from tfaug.models.cgan import ConditionalGAN, build_conditional_gan, latent_from_seeds
+from tfaug.models.cgan import ConditionalGAN, build_conditional_gan
+from tfaug.models.sampling import latent_from_seeds
 from tfaug.models.networks.discriminators import build_discriminator
 from tfaug.models.networks.generators import build_generator
 

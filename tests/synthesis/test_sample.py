@@ -4,7 +4,8 @@ import pytest
 from PIL import Image
 
 from tfaug.errors import TfaugError
-from tfaug.synthesis.loader import Generator, validate_requests
+from tfaug.models.sampling import validate_requests
+from tfaug.synthesis.loader import Generator
 from tfaug.synthesis.sample import CLASS_SEED_STRIDE, class_seeds, sample_class, sample_per_class, write_samples
 
 

@@ -36,7 +36,6 @@ __all__ = [
     "export_generator",
     "export_classifier",
     "export_run",
-    "generator_images",
     "load_run",
     "next_version",
     "read_metadata",
@@ -85,31 +84,6 @@ def _classifier_signature(image_shape: tuple, num_classes: int) -> dict:
 # --------------------------------------------------------------------------------------------- graph code
 
 
-def generator_images(model, z_dim: int, class_id, seed):
-    """Generator output for (class_id, seed) pairs; graph-safe (used inside tf.function).
-
-    Args:
-        model: functional generator, inputs ``[z float32 [N, z_dim], class_id int32 [N]]`` (or ``[z]`` only,
-            for unconditional generators, which ignore class ids).
-        z_dim: latent size.
-        class_id: int32 [N].
-        seed: int64 [N]; latent i is keyed by seed i only.
-
-    Returns:
-        float32 [N, H, W, C] in [-1, 1].
-    """
-    import tensorflow as tf
-
-    from tfaug.models.cgan import latent_from_seeds
-
-    z = latent_from_seeds(seed, z_dim)
-    if len(model.inputs) == 1:
-        x = model(z, training=False)
-    else:
-        x = model([z, class_id], training=False)
-    return tf.cast(x, tf.float32)
-
-
 def _checked_inputs(class_id, seed, num_classes: int):
     """Assert equal lengths and 0 <= class_id < num_classes before anything reads the inputs."""
     import tensorflow as tf
@@ -135,6 +109,8 @@ def _to_uint8(x):
 def _generator_module(model, z_dim: int, num_classes: int):
     """A tf.Module with the three generator endpoints; variables tracked explicitly (see module docstring)."""
     import tensorflow as tf
+
+    from tfaug.models.sampling import generator_images
 
     module = tf.Module(name="tfaug_generator")
     module.generator_variables = list(model.variables)

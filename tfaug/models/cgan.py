@@ -12,7 +12,7 @@ Training (one ``fit`` step = one D update then one G update):
     generator that ``sample`` uses.
 
 Sampling is a pure function of ``(class_id, seed)``: latents come from ``latent_from_seeds`` (stateless RNG
-keyed per row) and the generator runs in inference mode, so an image never depends on its batch.
+keyed per row, ``tfaug.models.sampling``) and the generator runs in inference mode, so an image never depends on its batch.
 """
 from __future__ import annotations
 
@@ -24,44 +24,14 @@ import tensorflow as tf
 
 from tfaug.errors import TfaugError
 from tfaug.models.losses import d_loss_nonsaturating, g_loss_nonsaturating, mode_seeking_loss
+from tfaug.models.sampling import generator_images, validate_requests
 
-# Second word of the stateless seed pair: fixes the latent stream so that seed s always maps to one latent.
-_LATENT_STREAM = 0x7FA0
 # Weight of the mode-seeking term. 100 MNIST images, 28x28, width 32, translation/cutout/colour, 1,500-1,800 steps,
 # within-class pixel std of real images 0.257: without it G drew one image per class (std 0.06, consistency
 # 0.99); 0.05 -> std 0.245, consistency 0.93; 0.1 -> 0.275, 0.86; 0.2 -> 0.31, 0.81 (one seed each).
 DEFAULT_MODE_SEEKING = 0.05
 # Rows per generator call in ``sample`` (bounds memory; results do not depend on it).
 _SAMPLE_CHUNK = 512
-
-
-def _latents(seeds: tf.Tensor, z_dim: int) -> tf.Tensor:
-    stream = tf.constant(_LATENT_STREAM, tf.int64)
-
-    def one(seed):
-        return tf.random.stateless_normal([z_dim], seed=tf.stack([seed, stream]))
-
-    return tf.map_fn(one, seeds, fn_output_signature=tf.TensorSpec([z_dim], tf.float32))
-
-
-# Eager callers get the compiled loop instead of a Python-level map_fn (one retrace per z_dim).
-_latents_graph = tf.function(_latents, reduce_retracing=True)
-
-
-def latent_from_seeds(seeds, z_dim: int) -> tf.Tensor:
-    """Standard-normal latents, one row per seed, each row a function of its own seed only.
-
-    Args:
-        seeds: int ``[N]`` (cast to int64); any N, including unknown inside ``tf.function``.
-        z_dim: latent size.
-
-    Returns:
-        float32 ``[N, z_dim]``; ``latent_from_seeds([5], d)[0] == latent_from_seeds([1, 5, 9], d)[1]`` exactly.
-    """
-    seeds = tf.reshape(tf.cast(seeds, tf.int64), [-1])
-    if tf.executing_eagerly():
-        return _latents_graph(seeds, int(z_dim))
-    return _latents(seeds, int(z_dim))
 
 
 class _Samplers:
@@ -244,7 +214,7 @@ class ConditionalGAN(keras.Model):
 
             @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int64)])
             def fn(class_ids, seeds):
-                return net([latent_from_seeds(seeds, z_dim), class_ids], training=False)
+                return generator_images(net, z_dim, class_ids, seeds)
 
             self._samplers.fns[key] = fn
         return self._samplers.fns[key]
@@ -263,23 +233,10 @@ class ConditionalGAN(keras.Model):
         Raises:
             TfaugError: non-integer or non-vector inputs, length mismatch, class id out of range.
         """
-        c = np.asarray(class_ids)
-        s = np.asarray(seeds)
-        if c.ndim != 1 or s.ndim != 1:
-            raise TfaugError(f"class_ids and seeds must be 1-D, got shapes {c.shape} and {s.shape}")
-        if len(c) != len(s):
-            raise TfaugError(f"class_ids and seeds must have the same length, got {len(c)} and {len(s)}")
+        c, s = validate_requests(class_ids, seeds, self._num_classes)
         if len(c) == 0:
             return np.zeros((0, *self.image_shape), np.float32)
-        for what, arr in (("class_ids", c), ("seeds", s)):
-            if not np.issubdtype(arr.dtype, np.integer):
-                raise TfaugError(f"{what} must be integers, got dtype {arr.dtype}")
-        bad = c[(c < 0) | (c >= self._num_classes)]
-        if bad.size:
-            raise TfaugError(f"class id {int(bad[0])} is out of range; this generator knows classes "
-                             f"0..{self._num_classes - 1}")
         fn = self._sampler(use_ema)
-        c, s = c.astype(np.int32), s.astype(np.int64)
         out = [fn(c[i:i + _SAMPLE_CHUNK], s[i:i + _SAMPLE_CHUNK]).numpy() for i in range(0, len(c), _SAMPLE_CHUNK)]
         return np.concatenate(out).astype(np.float32, copy=False)
 
@@ -316,7 +273,7 @@ def build_conditional_gan(image_shape: tuple[int, int, int], num_classes: int, c
         image_shape: ``(H, W, C)``.
         num_classes: number of classes.
         cfg: a ``tfaug.config.GANConfig`` (uses z_dim, width, ema_decay, real_label, diffaugment, seed,
-            g_lr, d_lr, beta_1, beta_2).
+            mode_seeking, g_lr, d_lr, beta_1, beta_2).
 
     Returns:
         A compiled ``ConditionalGAN`` whose optimizer variables already exist.
@@ -328,10 +285,10 @@ def build_conditional_gan(image_shape: tuple[int, int, int], num_classes: int, c
     d = build_discriminator(image_shape, num_classes, width=cfg.width)
     gan = ConditionalGAN(g, d, num_classes, cfg.z_dim, ema_decay=cfg.ema_decay, real_label=cfg.real_label,
                          diffaugment=cfg.diffaugment, seed=cfg.seed,
-                         mode_seeking=getattr(cfg, "mode_seeking", DEFAULT_MODE_SEEKING), name="conditional_gan")
+                         mode_seeking=cfg.mode_seeking, name="conditional_gan")
     gan.compile(d_optimizer=keras.optimizers.Adam(cfg.d_lr, beta_1=cfg.beta_1, beta_2=cfg.beta_2),
                 g_optimizer=keras.optimizers.Adam(cfg.g_lr, beta_1=cfg.beta_1, beta_2=cfg.beta_2))
     return gan
 
 
-__all__ = ["ConditionalGAN", "build_conditional_gan", "latent_from_seeds"]
+__all__ = ["ConditionalGAN", "build_conditional_gan"]

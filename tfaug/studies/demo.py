@@ -18,7 +18,7 @@ import numpy as np
 
 from tfaug.config import ClassifierConfig, GANConfig, to_dict
 from tfaug.errors import TfaugError
-from tfaug.utils.io import append_jsonl, read_json, read_jsonl, write_json
+from tfaug.utils.io import append_jsonl, atomic_write_text, read_json, read_jsonl, write_json
 
 DEFAULT_STRATEGIES = ("baseline", "bootstrap", "classic", "cdcgan", "cdcgan+classic")
 
@@ -171,15 +171,12 @@ def _write_report(cfg, ds, rows, out, generators) -> list:
         f"cDCGAN {cfg.gan.steps} steps per repeat, trained on that repeat's draw only; 1 generated image per real image.",
         "- mean ± 95% CI over repeats (t distribution); Δ is the paired difference to `classic` (same draw and seed).",
         "", table, "", "![accuracy](accuracy.png)", "", "![generated samples](samples.png)", ""])
-    (out / "report.md").parent.mkdir(parents=True, exist_ok=True)
-    from tfaug.utils.io import atomic_write_text
-
     atomic_write_text(out / "report.md", text)
     return summary
 
 
 def _sample_grid(cfg, ds, out, generators) -> None:
-    """Per-class grid of repeat 0's generator next to nothing else: rows = classes, 10 seeds each."""
+    """Per-class grid of repeat 0's generator: one row per class (at most 20), seeds 0-9."""
     run_dir = _gan_dir(out, 0)
     if not (run_dir / "checkpoints" / "generator.keras").exists():
         return
@@ -205,8 +202,6 @@ def _previous_export(out: Path, saved_models: str, name: str) -> Path | None:
 
 
 def _append_export_note(out: Path, export_path: Path) -> None:
-    from tfaug.utils.io import atomic_write_text
-
     text = (out / "report.md").read_text(encoding="utf-8")
     atomic_write_text(out / "report.md", text + f"\nGenerator of repeat 0 exported to `{export_path}`.\n")
 

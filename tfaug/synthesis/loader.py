@@ -19,11 +19,12 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from tfaug.errors import TfaugError
-from tfaug.export.savedmodel import generator_images, load_run, read_metadata, run_facts
+from tfaug.export.savedmodel import load_run, read_metadata, run_facts
+from tfaug.models.sampling import generator_images, validate_requests
 from tfaug.export.versions import latest_version
 from tfaug.utils.images import to_float
 
-__all__ = ["Generator", "KerasGenerator", "SavedModelGenerator", "load_generator", "validate_requests"]
+__all__ = ["Generator", "KerasGenerator", "SavedModelGenerator", "load_generator"]
 
 DEFAULT_BATCH_SIZE = 256
 
@@ -47,29 +48,6 @@ class Generator(Protocol):
     def sample(self, class_ids, seeds) -> np.ndarray:
         """float32 [N, H, W, C] in [-1, 1] for int ``class_ids`` [N] and int ``seeds`` [N]."""
         ...
-
-
-def validate_requests(class_ids, seeds, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Check and convert a request to ``(int32 [N], int64 [N])``; a scalar class id applies to every seed.
-
-    Raises:
-        TfaugError: non-integer or non-vector inputs, different lengths, or a class id out of range.
-    """
-    cls = np.asarray(class_ids)
-    seeds = np.asarray(seeds)
-    if seeds.ndim != 1:
-        raise TfaugError(f"seeds must be a 1-D integer vector, got shape {seeds.shape}.")
-    if cls.ndim == 0:
-        cls = np.full(seeds.shape, cls)
-    if cls.ndim != 1 or len(cls) != len(seeds):
-        raise TfaugError(f"class_ids {cls.shape} and seeds {seeds.shape} must be 1-D vectors of the same length.")
-    for what, arr in (("class_ids", cls), ("seeds", seeds)):
-        if arr.size and not np.issubdtype(arr.dtype, np.integer):
-            raise TfaugError(f"{what} must be integers, got dtype {arr.dtype}.")
-    if cls.size and (cls.min() < 0 or cls.max() >= num_classes):
-        bad = int(cls[(cls < 0) | (cls >= num_classes)][0])
-        raise TfaugError(f"Class id {bad} is out of range; this generator has classes 0..{num_classes - 1}.")
-    return cls.astype(np.int32), seeds.astype(np.int64)
 
 
 def _class_names(names, num_classes: int) -> tuple[str, ...]:

@@ -81,7 +81,7 @@ def train_classifier(
     batch = min(cfg.batch_size, len(x_train))
     ds = make_pipeline(x_train, y_train, batch, shuffle=True, seed=cfg.seed, augment=augmenter, repeat=True,
                        drop_remainder=True)
-    callbacks = [_TqdmSteps(cfg.steps)] if progress else []
+    callbacks = [_tqdm_callback(cfg.steps)] if progress else []
     fit = model.fit(ds, epochs=1, steps_per_epoch=cfg.steps, verbose=0, callbacks=callbacks, shuffle=False)
     metrics = {}
     if x_test is not None and y_test is not None and len(x_test):
@@ -110,23 +110,21 @@ def save_classifier(model, path: str | os.PathLike) -> Path:
     return path
 
 
-class _TqdmSteps:
-    """Minimal Keras callback showing a tqdm bar over training batches."""
+def _tqdm_callback(total: int):
+    """A Keras callback showing a tqdm bar over training batches (keras imported lazily)."""
+    import keras
+    from tqdm.auto import tqdm
 
-    def __new__(cls, total: int):
-        import keras
-        from tqdm.auto import tqdm
+    class TqdmSteps(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = tqdm(total=total, desc="train-classifier", unit="step", dynamic_ncols=True)
 
-        class _Cb(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.bar = tqdm(total=total, desc="train-classifier", unit="step", dynamic_ncols=True)
+        def on_train_batch_end(self, batch, logs=None):
+            self.bar.update(1)
+            if logs and "loss" in logs:
+                self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}")
 
-            def on_train_batch_end(self, batch, logs=None):
-                self.bar.update(1)
-                if logs and "loss" in logs:
-                    self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}")
+        def on_train_end(self, logs=None):
+            self.bar.close()
 
-            def on_train_end(self, logs=None):
-                self.bar.close()
-
-        return _Cb()
+    return TqdmSteps()

@@ -6,6 +6,7 @@ See ``tfaug.utils.rundir`` for the files it writes.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from tfaug.config import GANConfig, to_dict
 from tfaug.errors import TfaugError
 from tfaug.utils import rundir as rd
 from tfaug.utils.images import save_class_grid, to_uint8
-from tfaug.utils.io import append_jsonl, atomic_directory, read_jsonl, write_json
+from tfaug.utils.io import append_jsonl, atomic_directory, atomic_write_text, read_jsonl, write_json
 
 MAX_GRID_CLASSES = 20  # sample grids show at most this many class rows
 GRID_COLUMNS = 8
@@ -202,9 +203,6 @@ def restore_checkpoint(model, run_dir: Path) -> int:
 
 
 def _rewrite_history(run_dir: Path, records: list[dict]) -> None:
-    from tfaug.utils.io import atomic_write_text
-    import json
-
     atomic_write_text(run_dir / rd.HISTORY, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
 
 
