@@ -16,6 +16,9 @@ from tfaug.cli_args import add_data_args, non_negative_int, positive_float, posi
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+# Subsystems that add their own subcommands: each module defines ``add_parsers(subparsers)`` and must not
+# import TensorFlow at module level (``tfaug --help`` stays instant). Their ``func`` strings name the command.
+EXTENSIONS: tuple[str, ...] = ()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--export", metavar="NAME", help="also export the classifier to saved_models/NAME")
     c.add_argument("--no-progress", action="store_true")
     c.set_defaults(func="tfaug.commands:train_classifier")
+
+    import importlib
+
+    for module in EXTENSIONS:
+        importlib.import_module(module).add_parsers(sub)
     return p
 
 
