@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from tfaug.errors import TfaugError
@@ -42,6 +42,8 @@ class GANConfig:
         sample_every: write a sample grid every this many steps (0 = only at the end).
         checkpoint_every: write the ``last`` checkpoint every this many steps (0 = only at the end).
         seed: run seed (data order, noise, initialisation).
+        options: model-specific settings by name (see each zoo model's builder; unknown names are an error
+            naming the option), e.g. ``{"n_critic": 5}`` for ``wgan-gp``.
     """
 
     model: str = "cdcgan"
@@ -60,6 +62,7 @@ class GANConfig:
     sample_every: int = 500
     checkpoint_every: int = 500
     seed: int = 0
+    options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check(self.z_dim >= 1, "z_dim must be >= 1")

@@ -1,0 +1,156 @@
+"""The contract every model of the zoo follows (DESIGN.md "A generator"), so that one runner trains them all,
+one exporter exports them all and ``sample(class_ids, seeds)`` means the same everywhere.
+
+A zoo model is a ``keras.Model`` subclass with its own ``train_step`` that exposes:
+
+* ``sampling_network``: a functional ``keras.Model`` ``[z float32 [N, z_dim], class_id int32 [N]] -> float32
+  [N, H, W, C]`` in [-1, 1], where ``z ~ N(0, I)``. It is what ``checkpoints/generator.keras`` holds and what
+  ``tfaug export`` turns into the serving signature; anything a model needs at sampling time (class-conditional
+  latent statistics, a bank of per-class generators, ...) lives inside it, in layers registered with
+  ``keras.saving.register_keras_serializable(package="tfaug")`` in ``tfaug.models.networks.layers``.
+  Unconditional models take the class id input and ignore it.
+* ``networks()``: every network with weights, by name (checkpointed and restored by the runner).
+* ``optimizers()``: ``name -> (optimizer, variables it updates)`` (optimizer state is checkpointed too).
+* ``prepare(images, labels)``: an optional one-off phase before the training loop (BAGAN's autoencoder
+  pre-training and class statistics); whatever it computes must live in weights so checkpoints carry it.
+* ``metrics``: ``keras.metrics.Mean`` trackers, reported by ``train_step``.
+
+``sample`` is implemented here once: latents from ``latent_from_seeds`` (one stateless stream per seed), the
+sampling network in inference mode, so an image never depends on its batch.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfaug.errors import TfaugError
+from tfaug.models.sampling import generator_images, validate_requests
+
+# Rows per sampling call (bounds memory; results do not depend on it).
+SAMPLE_CHUNK = 512
+
+
+class _Samplers:
+    """Plain holder of compiled sampling functions (kept out of Keras/TF object tracking)."""
+
+    def __init__(self):
+        self.fns: dict[int, Any] = {}
+
+
+class GenerativeModel(keras.Model):
+    """Base class of zoo models; subclasses set ``kind`` and implement the abstract members below.
+
+    Args:
+        num_classes: number of classes, >= 1 (1 for a purely unconditional use).
+        z_dim: latent size of ``sampling_network``, >= 1.
+        seed: seed of the model's training noise stream (``self.seed_generator``).
+        **kwargs: ``keras.Model`` arguments (``name`` ...).
+    """
+
+    kind: ClassVar[str] = "generative"
+
+    def __init__(self, num_classes: int, z_dim: int, *, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if int(num_classes) < 1:
+            raise TfaugError(f"num_classes must be >= 1, got {num_classes!r}")
+        if int(z_dim) < 1:
+            raise TfaugError(f"z_dim must be >= 1, got {z_dim!r}")
+        self._num_classes = int(num_classes)
+        self._z_dim = int(z_dim)
+        self.seed = int(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed, name=f"{self.kind}_seed_generator")
+        self._samplers = _Samplers()
+
+    # -- contract ----------------------------------------------------------------------------------------
+    @property
+    def sampling_network(self) -> keras.Model:
+        """Functional ``[z, class_id] -> images in [-1, 1]`` used by ``sample``, checkpoints and export."""
+        raise NotImplementedError
+
+    def networks(self) -> dict[str, keras.Model]:
+        """Every network with weights, by name (checkpoint file names)."""
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, tuple[keras.optimizers.Optimizer, list]]:
+        """``name -> (optimizer, the variables it updates)``."""
+        raise NotImplementedError
+
+    def prepare(self, images: np.ndarray, labels: np.ndarray, *, progress: bool = False) -> None:
+        """One-off phase before the first training step (default: nothing).
+
+        Args:
+            images: float32 [N, H, W, C] in [-1, 1].
+            labels: int32 [N] in [0, num_classes).
+            progress: show a progress bar for long phases.
+        """
+
+    # -- common properties -------------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return self._num_classes
+
+    @property
+    def z_dim(self) -> int:
+        return self._z_dim
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(H, W, C)`` of generated images."""
+        return tuple(int(v) for v in self.sampling_network.output_shape[1:])
+
+    def build_optimizers(self) -> None:
+        """Create every optimizer's variables now, so a checkpoint can restore them before the first step."""
+        for opt, variables in self.optimizers().values():
+            if not opt.built:
+                opt.build(variables)
+
+    # -- sampling ----------------------------------------------------------------------------------------
+    def _sampler(self, net: keras.Model):
+        key = id(net)
+        if key not in self._samplers.fns:
+            z_dim = self._z_dim
+
+            @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int64)])
+            def fn(class_ids, seeds):
+                return generator_images(net, z_dim, class_ids, seeds)
+
+            self._samplers.fns[key] = fn
+        return self._samplers.fns[key]
+
+    def sample(self, class_ids, seeds, use_ema: bool = True) -> np.ndarray:
+        """One image per ``(class_id, seed)`` pair.
+
+        Args:
+            class_ids: int ``[N]`` in ``[0, num_classes)`` (ignored by unconditional models but still checked).
+            seeds: int ``[N]`` (int64 range); the same (class, seed) always gives the same image.
+            use_ema: models with an EMA generator sample from it (default) or, with False, from the raw one
+                (``raw_sampling_network``).
+
+        Returns:
+            float32 ``[N, H, W, C]`` in [-1, 1].
+
+        Raises:
+            TfaugError: non-integer or non-vector inputs, length mismatch, class id out of range.
+        """
+        c, s = validate_requests(class_ids, seeds, self._num_classes)
+        if len(c) == 0:
+            return np.zeros((0, *self.image_shape), np.float32)
+        net = self.sampling_network if use_ema else self.raw_sampling_network
+        fn = self._sampler(net)
+        out = [fn(c[i:i + SAMPLE_CHUNK], s[i:i + SAMPLE_CHUNK]).numpy() for i in range(0, len(c), SAMPLE_CHUNK)]
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+    @property
+    def raw_sampling_network(self) -> keras.Model:
+        """The non-averaged generator where a model keeps an EMA copy (default: ``sampling_network``)."""
+        return self.sampling_network
+
+    def call(self, inputs, training=False):
+        """``[z, class_id] -> images`` with the sampling network."""
+        return self.sampling_network(inputs, training=False)
+
+
+__all__ = ["GenerativeModel", "SAMPLE_CHUNK"]

@@ -1,0 +1,9 @@
+"""Import point of every custom Keras layer a saved sampling network may contain.
+
+``keras.models.load_model`` can only rebuild layers whose classes are registered
+(``keras.saving.register_keras_serializable(package="tfaug")``) before loading. Loaders import this module
+first; each module below registers its layers when imported.
+"""
+from __future__ import annotations
+
+# One import per module that defines registered layers used inside a sampling network.
