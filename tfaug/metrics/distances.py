@@ -5,6 +5,8 @@ arrays (or their statistics) from any extractor, so they are tested against dire
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -31,11 +33,15 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (len(mu1), len(mu1)):
         raise ValueError("mean vectors and covariance matrices have inconsistent shapes")
     diff = mu1 - mu2
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        # singular products (N < D) are expected with few samples; handled below, reported by the caller
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
         covmean = linalg.sqrtm(s1.dot(s2))
     if not np.isfinite(covmean).all():
         offset = np.eye(len(s1)) * eps
-        covmean = linalg.sqrtm((s1 + offset).dot(s2 + offset))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)
+            covmean = linalg.sqrtm((s1 + offset).dot(s2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             raise ValueError(f"imaginary component {np.max(np.abs(covmean.imag)):.3g} in the matrix square root")
@@ -49,9 +55,14 @@ def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
     return frechet_distance(*feature_statistics(real), *feature_statistics(fake))
 
 
+# Up to this many samples per side, KID computes full kernel matrices once (<= 2500^2 float64 = 50 MB each).
+FULL_KERNEL_LIMIT = 2500
+
+
 def _poly_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Cubic polynomial kernel k(x, y) = (x.y / D + 1)^3 (Bińkowski et al. 2018)."""
-    return (x @ y.T / x.shape[1] + 1.0) ** 3
+    k = x @ y.T / x.shape[1] + 1.0
+    return k * k * k  # 10x faster than ** 3 (which calls pow)
 
 
 def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000,
@@ -62,11 +73,13 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, subsets: int =
     Args:
         real, fake: features [N, D] and [M, D], N, M >= 2.
         subsets: number of random subsets, >= 1.
-        subset_size: images per subset; capped at min(N, M) so small datasets work.
+        subset_size: images per subset; adapted to min(N, M) so small datasets work (callers should report it).
         seed: subset sampling seed.
 
     Returns:
         (mean, std) over subsets; the mean can be slightly negative (unbiased estimator), ~0 for one distribution.
+        Draws are sampled without replacement within a subset; sets of up to ``FULL_KERNEL_LIMIT`` samples use
+        precomputed full kernels (identical values, much faster).
     """
     real = np.asarray(real, np.float64)
     fake = np.asarray(fake, np.float64)
@@ -76,11 +89,23 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, subsets: int =
     if m < 2:
         raise ValueError("KID needs at least 2 samples on each side")
     rng = np.random.default_rng(seed)
+    draws = [(rng.choice(len(real), m, replace=False), rng.choice(len(fake), m, replace=False))
+             for _ in range(subsets)]
+    off = m * (m - 1)
     values = []
-    for _ in range(subsets):
-        x = real[rng.choice(len(real), m, replace=False)]
-        y = fake[rng.choice(len(fake), m, replace=False)]
-        kxx, kyy, kxy = _poly_kernel(x, x), _poly_kernel(y, y), _poly_kernel(x, y)
-        off = m * (m - 1)
-        values.append((kxx.sum() - np.trace(kxx)) / off + (kyy.sum() - np.trace(kyy)) / off - 2.0 * kxy.mean())
+    if max(len(real), len(fake)) <= FULL_KERNEL_LIMIT:
+        # Small sets: three full kernels once, then each subset's sums are indicator-vector products
+        # (same draws, same values as the per-subset path, many times faster).
+        kxx, kyy, kxy = _poly_kernel(real, real), _poly_kernel(fake, fake), _poly_kernel(real, fake)
+        u = np.stack([np.bincount(i, minlength=len(real)) for i, _ in draws]).astype(np.float64)  # [S, N]
+        v = np.stack([np.bincount(j, minlength=len(fake)) for _, j in draws]).astype(np.float64)  # [S, M]
+        sxx = np.einsum("sn,sn->s", u @ kxx, u) - u @ np.diagonal(kxx)
+        syy = np.einsum("sm,sm->s", v @ kyy, v) - v @ np.diagonal(kyy)
+        sxy = np.einsum("sm,sm->s", u @ kxy, v)
+        values = list(sxx / off + syy / off - 2.0 * sxy / (m * m))
+    else:
+        for i, j in draws:
+            x, y = real[i], fake[j]
+            kxx, kyy, kxy = _poly_kernel(x, x), _poly_kernel(y, y), _poly_kernel(x, y)
+            values.append((kxx.sum() - np.trace(kxx)) / off + (kyy.sum() - np.trace(kyy)) / off - 2.0 * kxy.mean())
     return float(np.mean(values)), float(np.std(values))
