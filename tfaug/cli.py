@@ -12,13 +12,14 @@ import sys
 import warnings
 
 from tfaug import __version__
-from tfaug.cli_args import add_data_args, non_negative_int, positive_float, positive_int, unit_fraction
+from tfaug.cli_args import (add_data_args, key_value, non_negative_float, non_negative_int, positive_float, positive_int,
+                            unit_fraction)
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 # Subsystems that add their own subcommands: each module defines ``add_parsers(subparsers)`` and must not
 # import TensorFlow at module level (``tfaug --help`` stays instant). Their ``func`` strings name the command.
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("tfaug.metrics.cli", "tfaug.serving.cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,13 +51,26 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func="tfaug.commands:demo")
 
-    g = sub.add_parser("train-gan", help="train a conditional GAN into a run directory")
-    g.add_argument("--model", default="cdcgan", choices=["cdcgan"], help="generative model (default cdcgan)")
+    from tfaug.models.zoo import model_names  # names only: no TensorFlow import
+
+    g = sub.add_parser("train-gan", help="train a generative model of the zoo into a run directory")
+    g.add_argument("--model", default=None, choices=model_names(),
+                   help="zoo model (default: the preset's, else cdcgan)")
     add_data_args(g)
     g.add_argument("--steps", type=positive_int, help="training steps (default 2000)")
     g.add_argument("--epochs", type=positive_float, help="alternatively: passes over the training images")
     g.add_argument("--batch-size", type=positive_int)
-    g.add_argument("--preset", default=None, help="GAN preset: gan/quick, gan/digits, gan/mnist")
+    g.add_argument("--preset", default=None,
+                   help="GAN preset: gan/quick, gan/digits, gan/mnist, gan/dcgan64, gan/cdcgan-onehot, gan/ada")
+    g.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", type=key_value,
+                   help="model-specific option, repeatable (e.g. --option conditioning=onehot)")
+    g.add_argument("--diffaugment", metavar="POLICIES",
+                   help="DiffAugment policies, e.g. color,translation,cutout ('none' disables)")
+    g.add_argument("--ada-target", type=unit_fraction, help="ADA target for E[sign(D(real))] (0 disables; paper: 0.6)")
+    g.add_argument("--r1", type=non_negative_float, help="R1 penalty weight gamma (0 disables)")
+    g.add_argument("--ema-decay", type=unit_fraction, help="EMA decay of the sampling generator, in [0, 1)")
+    g.add_argument("--best-every", type=non_negative_int,
+                   help="keep checkpoints/best by pixel KID every N steps (0 disables)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", required=True, help="run directory")
     g.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -77,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--version", default="auto", help="integer version or 'auto' (next free, default)")
     e.add_argument("--base", default="saved_models", help="model base directory (default saved_models)")
     e.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    e.add_argument("--checkpoint", choices=["last", "best"], default="last",
+                   help="which sampling network: last (default) or best (by the run's quality score)")
     e.set_defaults(func="tfaug.commands:export")
 
     c = sub.add_parser("train-classifier", help="train a classifier on real (+ enriched) data, score on real test data")

@@ -67,12 +67,22 @@ def train_gan(args) -> int:
         if args.steps is not None:
             raise TfaugError("give --steps or --epochs, not both")
         steps = max(1, math.ceil(args.epochs * n / min(batch, n)))
-    cfg = replace(cfg, model=args.model, steps=steps, batch_size=args.batch_size, seed=args.seed)
+    options = dict(cfg.options)
+    for key, value in getattr(args, "option", None) or []:
+        options[key] = value
+    diffaugment = getattr(args, "diffaugment", None)
+    if diffaugment is not None and diffaugment.strip().lower() == "none":
+        diffaugment = ""
+    model = args.model or (cfg.model if args.preset else "cdcgan")
+    cfg = replace(cfg, model=model, steps=steps, batch_size=args.batch_size, seed=args.seed, options=options,
+                  diffaugment=diffaugment, ada_target=getattr(args, "ada_target", None),
+                  r1=getattr(args, "r1", None), ema_decay=getattr(args, "ema_decay", None),
+                  best_every=getattr(args, "best_every", None))
     run_ = run(ds.images[split.train], ds.labels[split.train], class_names=ds.class_names, cfg=cfg, out=args.out,
                data_info=_data_info(args, split), resume=args.resume, progress=not args.no_progress)
     last = run_.history[-1] if run_.history else {}
-    print(f"trained {args.model} on {n} images for {run_.step} steps -> {run_.run_dir}"
-          + (f" (d_loss {last.get('d_loss', float('nan')):.3f}, g_loss {last.get('g_loss', float('nan')):.3f})" if last else ""))
+    losses = ", ".join(f"{k} {v:.3f}" for k, v in last.items() if k not in ("step", "time_s"))
+    print(f"trained {cfg.model} on {n} images for {run_.step} steps -> {run_.run_dir}" + (f" ({losses})" if losses else ""))
     return 0
 
 
@@ -100,7 +110,8 @@ def export(args) -> int:
             raise TfaugError(f"--version must be an integer or 'auto', got {args.version!r}") from None
         if version < 1:
             raise TfaugError("--version must be >= 1")
-    path = export_run(args.run_dir, name=args.name, version=version, base=args.base, overwrite=args.overwrite)
+    path = export_run(args.run_dir, name=args.name, version=version, base=args.base, overwrite=args.overwrite,
+                      checkpoint=getattr(args, "checkpoint", "last"))
     print(f"exported {args.run_dir} -> {path}")
     return 0
 

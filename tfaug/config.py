@@ -26,7 +26,8 @@ class GANConfig:
     """Conditional GAN training configuration.
 
     Attributes:
-        model: generator family; ``cdcgan`` (conditional DCGAN) in the foundation.
+        model: zoo model name (``tfaug.models.zoo.model_names()``: dcgan, cdcgan, acgan, wgan-gp, vae, cvae,
+            bagan, cvae-gan, gan-bank).
         z_dim: latent size, >= 1.
         width: base channel count of G and D (their widest layer is ``4 * width``), >= 4.
         steps: total optimisation steps (one D and one G update each), >= 1.
@@ -39,6 +40,14 @@ class GANConfig:
             generator drew one image per class on 100 MNIST images (see tfaug.models.cgan).
         diffaugment: comma-separated DiffAugment policies applied to D's real and fake inputs
             (``color``, ``translation``, ``cutout``); empty string disables.
+        ada_target: ADA (Karras et al. 2020) target for ``E[sign(D(real))]`` in [0, 1); 0 disables ADA. With ADA
+            on, the DiffAugment policies (all of them when ``diffaugment`` is empty) are each applied per image
+            with an adaptive probability p, logged as ``ada_p``.
+        ada_interval: D steps between ADA adjustments of p, >= 1.
+        ada_kimg: ADA speed, thousands of images for p to move from 0 to 1, > 0.
+        r1: weight gamma of the R1 penalty on reals (Mescheder et al. 2018), >= 0; 0 disables it.
+        best_every: every this many steps score a fixed sample against the training images (pixel KID, lower
+            is better) and keep ``checkpoints/best`` when it improves; 0 disables the best checkpoint.
         sample_every: write a sample grid every this many steps (0 = only at the end).
         checkpoint_every: write the ``last`` checkpoint every this many steps (0 = only at the end).
         seed: run seed (data order, noise, initialisation).
@@ -59,6 +68,11 @@ class GANConfig:
     ema_decay: float = 0.99
     mode_seeking: float = 0.05
     diffaugment: str = "translation,cutout"
+    ada_target: float = 0.0
+    ada_interval: int = 4
+    ada_kimg: float = 100.0
+    r1: float = 0.0
+    best_every: int = 0
     sample_every: int = 500
     checkpoint_every: int = 500
     seed: int = 0
@@ -73,6 +87,15 @@ class GANConfig:
         _check(0.0 < self.real_label <= 1.0, "real_label must be in (0, 1]")
         _check(0.0 <= self.ema_decay < 1.0, "ema_decay must be in [0, 1)")
         _check(self.mode_seeking >= 0.0, "mode_seeking must be >= 0")
+        _check(0.0 <= self.ada_target < 1.0, "ada_target must be in [0, 1) (0 disables ADA)")
+        _check(self.ada_interval >= 1, "ada_interval must be >= 1")
+        _check(self.ada_kimg > 0, "ada_kimg must be > 0")
+        _check(self.r1 >= 0.0, "r1 must be >= 0 (0 disables the R1 penalty)")
+        _check(self.best_every >= 0, "best_every must be >= 0 (0 disables the best checkpoint)")
+        _check(isinstance(self.options, dict), "options must be a dict of model-specific settings")
+        from tfaug.models.zoo import model_names  # no TensorFlow import: the zoo lists names only
+
+        _check(self.model in model_names(), f"unknown model {self.model!r}; choose one of: {', '.join(model_names())}")
 
 
 @dataclass(frozen=True)
@@ -111,6 +134,13 @@ PRESETS: dict[str, Any] = {
     "gan/quick": GANConfig(steps=150, batch_size=32, width=16, sample_every=0, checkpoint_every=0),
     "gan/digits": GANConfig(steps=1500, batch_size=64, width=32),
     "gan/mnist": GANConfig(steps=3000, batch_size=64, width=64, z_dim=100),
+    # S1's 64x64 RGB DCGAN (coins): z=100, G 512->256->128->64->3 and D 64->128->256->512->1, lr 5e-4, batch 128.
+    "gan/dcgan64": GANConfig(model="dcgan", z_dim=100, width=64, g_lr=5e-4, d_lr=5e-4, batch_size=128,
+                             real_label=1.0, ema_decay=0.0, mode_seeking=0.0, diffaugment=""),
+    # S4's best conditional DCGAN variant: one-hot conditioning, one-sided label smoothing 0.9, batch 100.
+    "gan/cdcgan-onehot": GANConfig(model="cdcgan", batch_size=100, real_label=0.9, options={"conditioning": "onehot"}),
+    # Small-data adversarial defaults: DiffAugment policies under ADA plus a light R1 penalty.
+    "gan/ada": GANConfig(ada_target=0.6, r1=0.1, diffaugment="color,translation,cutout", best_every=500),
     "classifier/quick": ClassifierConfig(steps=60, batch_size=32, width=16),
     "classifier/default": ClassifierConfig(),
 }

@@ -130,3 +130,63 @@ def test_inside_tf_function_with_unknown_batch(channels):
 def test_rejects_non_batched_input():
     with pytest.raises(TfaugError, match="B, H, W, C"):
         diff_augment(tf.zeros((8, 8, 1)), "cutout")
+
+
+# -- ADA ---------------------------------------------------------------------------------------------------
+
+def test_ada_update_rule_by_hand():
+    from tfaug.augment.diffaug import ada_update
+
+    # Overconfident D (r_t 0.9 > 0.6): p grows by batch * interval / (kimg * 1000) = 64 * 4 / 100000.
+    assert ada_update(0.1, 0.9, 0.6, 256, ada_kimg=100.0) == pytest.approx(0.1 + 256 / 100000)
+    assert ada_update(0.1, 0.2, 0.6, 256, ada_kimg=100.0) == pytest.approx(0.1 - 256 / 100000)
+    assert ada_update(0.0, -1.0, 0.6, 10_000, ada_kimg=1.0) == 0.0  # clamped at 0
+    assert ada_update(0.99, 1.0, 0.6, 10_000, ada_kimg=1.0) == 1.0  # clamped at 1
+    t = ada_update(tf.constant(0.5), tf.constant(0.9), 0.6, tf.constant(1000.0), ada_kimg=10.0)
+    assert float(t) == pytest.approx(0.6)
+
+
+def test_ada_controller_moves_p_toward_target():
+    """Synthetic D whose real-logit sign rate falls as p rises: r_t = 1 - 2p (so r_t = target at p = 0.2)."""
+    from tfaug.augment.diffaug import AdaController
+
+    ada = AdaController(target=0.6, interval=2, ada_kimg=0.5)
+    observe = tf.function(ada.observe)
+    rng = np.random.default_rng(0)
+    trace = []
+    for _ in range(400):
+        p = float(ada.p.numpy())
+        positive = rng.uniform(size=32) < (1.0 + (1.0 - 2.0 * p)) / 2.0  # P(logit > 0) so E[sign] = 1 - 2p
+        trace.append(float(observe(tf.constant(np.where(positive, 1.0, -1.0), tf.float32))))
+    assert trace[0] == 0.0 and trace[1] > 0.0  # first adjustment after `interval` steps, upward (r_t ~ 1 > 0.6)
+    assert max(trace[:40]) > 0.1
+    assert abs(np.mean(trace[-100:]) - 0.2) < 0.06  # settles where r_t = target
+    assert int(ada.steps.numpy()) == 400
+
+
+def test_ada_controller_validation():
+    from tfaug.augment.diffaug import AdaController
+
+    with pytest.raises(TfaugError, match="target"):
+        AdaController(target=1.0)
+    with pytest.raises(TfaugError, match="interval"):
+        AdaController(interval=0)
+
+
+def test_adaptive_augment_probability_and_gradient():
+    from tfaug.augment.diffaug import adaptive_augment
+
+    x = _images(1, n=64)
+    gen = keras.random.SeedGenerator(3)
+    np.testing.assert_array_equal(adaptive_augment(x, "translation,cutout", 0.0, seed_generator=gen).numpy(), x.numpy())
+    full = adaptive_augment(x, "cutout", 1.0, seed_generator=gen).numpy()
+    assert np.all(np.any(full.reshape(64, -1) != x.numpy().reshape(64, -1), axis=1))  # every image cut
+    half = adaptive_augment(x, "cutout", 0.5, seed_generator=gen).numpy()
+    changed = np.any(half.reshape(64, -1) != x.numpy().reshape(64, -1), axis=1).mean()
+    assert 0.25 < changed < 0.75
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = adaptive_augment(x, "color,translation,cutout", 0.7, seed_generator=gen)
+        loss = tf.reduce_sum(y * y)
+    g = tape.gradient(loss, x)
+    assert g is not None and np.all(np.isfinite(g.numpy())) and float(tf.reduce_sum(tf.abs(g))) > 0

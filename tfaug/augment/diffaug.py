@@ -146,3 +146,122 @@ def diff_augment(x, policy: str | tuple, seed_generator: keras.random.SeedGenera
     for name in names:
         x = _OPS[name](x, seed_generator)
     return x
+
+
+# -- ADA: adaptive discriminator augmentation ------------------------------------------------------------
+# Karras, Aittala, Hellsten, Laine, Lehtinen, Aila (2020), "Training Generative Adversarial Networks with
+# Limited Data", NeurIPS. The augmentation pipeline here is DiffAugment's policies, each applied per image
+# with probability p; p follows the overfitting heuristic r_t = E[sign(D(real))].
+
+# Images (in thousands) over which p may move from 0 to 1. Karras et al. use 500 for runs of 10^4 kimg; tfaug's
+# small-data runs see 10^1-10^2 kimg, so p must be able to move faster to matter within one run.
+DEFAULT_ADA_KIMG = 100.0
+
+
+def ada_update(p, r_t, target: float, n_images, ada_kimg: float = DEFAULT_ADA_KIMG):
+    """One ADA adjustment of the augmentation probability (Karras et al. 2020, sec. 3, "adaptive augmentation").
+
+    ``p <- clip(p + sign(r_t - target) * n_images / (ada_kimg * 1000), 0, 1)``: D looks overconfident on reals
+    (``r_t`` above ``target``) -> augment more, otherwise less.
+
+    Args:
+        p: current probability in [0, 1] (float or tensor).
+        r_t: ``E[sign(D(real))]`` over the images seen since the last adjustment, in [-1, 1].
+        target: the desired ``r_t`` in (0, 1) (0.6 in the paper).
+        n_images: images seen since the last adjustment (``batch * interval``), >= 0.
+        ada_kimg: speed: thousands of images for p to move by 1, > 0.
+
+    Returns:
+        The new probability in [0, 1] (same kind as the inputs: NumPy/Python or tensor).
+    """
+    if isinstance(p, tf.Tensor) or isinstance(r_t, tf.Tensor) or isinstance(n_images, tf.Tensor):
+        p = tf.cast(p, tf.float32)
+        step = tf.sign(tf.cast(r_t, tf.float32) - target) * tf.cast(n_images, tf.float32) / (ada_kimg * 1000.0)
+        return tf.clip_by_value(p + step, 0.0, 1.0)
+    import numpy as np
+
+    return float(np.clip(p + np.sign(r_t - target) * n_images / (ada_kimg * 1000.0), 0.0, 1.0))
+
+
+def adaptive_augment(x, policy, p, seed_generator: keras.random.SeedGenerator | None = None) -> tf.Tensor:
+    """DiffAugment's ``policy`` ops, each applied to each image independently with probability ``p``.
+
+    Differentiable with respect to ``x`` (a per-image select between the op's output and its input).
+
+    Args:
+        x: float images [B, H, W, C] in [-1, 1].
+        policy: anything :func:`parse_policy` accepts; empty means all of :data:`POLICIES`.
+        p: probability in [0, 1] (scalar float or tensor); 0 returns ``x`` unchanged, 1 is :func:`diff_augment`
+            (up to random draws).
+        seed_generator: a ``keras.random.SeedGenerator`` (required inside ``tf.function``).
+
+    Returns:
+        A tensor of ``x``'s shape and dtype.
+    """
+    names = parse_policy(policy) or POLICIES
+    x = tf.convert_to_tensor(x)
+    if x.shape.rank != 4:
+        raise TfaugError(f"adaptive_augment needs a batch of images [B, H, W, C], got shape {x.shape}")
+    p = tf.cast(p, x.dtype)
+    for name in names:
+        apply = keras.random.uniform((tf.shape(x)[0], 1, 1, 1), dtype=x.dtype, seed=seed_generator) < p
+        x = tf.where(apply, _OPS[name](x, seed_generator), x)
+    return x
+
+
+class AdaController:
+    """ADA's state and update as variables, usable inside a compiled ``train_step`` and under ``tf.distribute``.
+
+    Holds ``p`` (augmentation probability), the running sum of ``sign(D(real))``, the images counted since the
+    last adjustment and a step counter, all non-trainable ``keras.Variable``s (``variables()``; a checkpoint that
+    saves them resumes with the same p). :meth:`observe` is called once per D step; every ``interval`` steps
+    it applies :func:`ada_update` and clears the sums. Under ``tf.distribute`` each replica's sign sum and image
+    count are all-reduced before they are accumulated, so every replica holds (and writes) the same values.
+
+    Args:
+        target: desired ``E[sign(D(real))]``, in (0, 1).
+        interval: D steps between adjustments, >= 1 (4 in the paper).
+        ada_kimg: adjustment speed (see :func:`ada_update`), > 0.
+        initial_p: starting probability in [0, 1].
+    """
+
+    def __init__(self, target: float = 0.6, interval: int = 4, ada_kimg: float = DEFAULT_ADA_KIMG,
+                 initial_p: float = 0.0):
+        if not 0.0 < float(target) < 1.0:
+            raise TfaugError(f"ADA target must be in (0, 1), got {target!r}")
+        if int(interval) < 1:
+            raise TfaugError(f"ADA interval must be >= 1, got {interval!r}")
+        if not float(ada_kimg) > 0:
+            raise TfaugError(f"ADA speed ada_kimg must be > 0, got {ada_kimg!r}")
+        self.target, self.interval, self.ada_kimg = float(target), int(interval), float(ada_kimg)
+        # Replicas all hold the same values (sums are all-reduced in observe), so the first replica's write is kept.
+        first = "only_first_replica"
+        self.p = keras.Variable(float(initial_p), dtype="float32", trainable=False, name="ada_p", aggregation=first)
+        self.sign_sum = keras.Variable(0.0, dtype="float32", trainable=False, name="ada_sign_sum", aggregation=first)
+        self.count = keras.Variable(0.0, dtype="float32", trainable=False, name="ada_count", aggregation=first)
+        self.steps = keras.Variable(0, dtype="int64", trainable=False, name="ada_steps", aggregation=first)
+
+    def variables(self) -> dict[str, keras.Variable]:
+        """Every state variable by name (checkpoint keys)."""
+        return {"ada_p": self.p, "ada_sign_sum": self.sign_sum, "ada_count": self.count, "ada_steps": self.steps}
+
+    def observe(self, real_logits) -> tf.Tensor:
+        """Account one D step's logits on (augmented) reals ``[N]``/``[N, 1]``; returns p after the step."""
+        logits = tf.reshape(tf.cast(real_logits, tf.float32), [-1])
+        local = tf.stack([tf.reduce_sum(tf.sign(logits)), tf.cast(tf.size(logits), tf.float32)])
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None:  # None in a cross-replica context; the default context's all_reduce is the identity
+            local = ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
+        sign_sum, count = self.sign_sum.value + local[0], self.count.value + local[1]
+        steps = self.steps.value + 1
+        due = tf.equal(steps % self.interval, 0)
+        r_t = sign_sum / tf.maximum(count, 1.0)
+        self.p.assign(tf.where(due, ada_update(self.p.value, r_t, self.target, count, self.ada_kimg), self.p.value))
+        self.sign_sum.assign(tf.where(due, 0.0, sign_sum))
+        self.count.assign(tf.where(due, 0.0, count))
+        self.steps.assign(steps)
+        return self.p.value
+
+
+__all__ = ["POLICIES", "parse_policy", "diff_augment", "rand_color", "rand_translation", "rand_cutout",
+           "DEFAULT_ADA_KIMG", "ada_update", "adaptive_augment", "AdaController"]

@@ -306,22 +306,37 @@ def export_classifier(
 # ----------------------------------------------------------------------------------------- run directories
 
 
-def load_run(run_dir: str | os.PathLike) -> tuple[Any, dict]:
-    """Load ``(generator keras.Model, config dict)`` from a training run directory.
+CHECKPOINT_CHOICES = ("last", "best")
 
-    A run directory holds ``config.json`` and ``checkpoints/generator.keras`` (the EMA generator).
+
+def load_run(run_dir: str | os.PathLike, checkpoint: str = "last") -> tuple[Any, dict]:
+    """Load ``(sampling network keras.Model, config dict)`` from a training run directory.
+
+    A run directory holds ``config.json`` and ``checkpoints/generator.keras`` (the sampling network of the last
+    checkpoint, the EMA generator for GANs) and, when trained with ``best_every``, ``checkpoints/best/generator.keras``.
+
+    Args:
+        run_dir: the run directory.
+        checkpoint: ``last`` (default) or ``best``.
 
     Raises:
         TfaugError: the directory is missing, lacks either file, or either file is unreadable.
     """
     from tfaug.utils.rundir import CHECKPOINTS, GENERATOR, read_run_config
 
+    if checkpoint not in CHECKPOINT_CHOICES:
+        raise TfaugError(f"checkpoint must be one of {', '.join(CHECKPOINT_CHOICES)}, got {checkpoint!r}.")
     run = Path(run_dir)
     config = read_run_config(run)
-    ckpt = run / CHECKPOINTS / GENERATOR
+    ckpt = run / CHECKPOINTS / GENERATOR if checkpoint == "last" else run / CHECKPOINTS / "best" / GENERATOR
     if not ckpt.is_file():
+        if checkpoint == "best":
+            raise TfaugError(f"{run} has no best checkpoint (missing checkpoints/best/generator.keras); "
+                             "train with best_every > 0 or use the last checkpoint.")
         raise TfaugError(f"{run} has no generator checkpoint (missing checkpoints/generator.keras); train it first.")
     import keras
+
+    import tfaug.models.networks.layers  # noqa: F401  (registers the custom layers sampling networks use)
 
     try:
         model = keras.models.load_model(ckpt, compile=False)
@@ -355,9 +370,11 @@ def export_run(
     version: int | str | None = None,
     base: str | os.PathLike = "saved_models",
     overwrite: bool = False,
+    checkpoint: str = "last",
 ) -> Path:
-    """Export the EMA generator of a training run directory (see :func:`export_generator`)."""
-    model, config = load_run(run_dir)
+    """Export the sampling network (EMA generator) of a training run directory (see :func:`export_generator`);
+    ``checkpoint`` is ``last`` (default) or ``best``."""
+    model, config = load_run(run_dir, checkpoint)
     facts = run_facts(config, model, run_dir)
     data = config.get("data") or {}
     metadata = {
@@ -365,6 +382,7 @@ def export_run(
         "class_names": facts["class_names"],
         "dataset": data.get("spec"),
         "run_dir": str(Path(run_dir).resolve()),
+        "checkpoint": checkpoint,
         "training_config": config,
     }
     return export_generator(

@@ -13,7 +13,18 @@ A zoo model is a ``keras.Model`` subclass with its own ``train_step`` that expos
 * ``optimizers()``: ``name -> (optimizer, variables it updates)`` (optimizer state is checkpointed too).
 * ``prepare(images, labels)``: an optional one-off phase before the training loop (BAGAN's autoencoder
   pre-training and class statistics); whatever it computes must live in weights so checkpoints carry it.
-* ``metrics``: ``keras.metrics.Mean`` trackers, reported by ``train_step``.
+* ``metrics``: ``keras.metrics.Mean`` trackers, reported by ``train_step`` (adversarial models append
+  ``*self.augmentation_metrics`` so that ``ada_p`` is reported when ADA is on).
+
+Adversarial helpers shared by the GANs (call ``configure_augmentation`` in ``__init__``):
+
+* ``augment(images)``: DiffAugment (Zhao et al. 2020) with the configured policies, or, with ADA on (Karras et
+  al. 2020), each policy op applied per image with the adaptive probability p. Use it on every D input, real
+  and fake, in both the D and the G step; it is differentiable w.r.t. the images.
+* ``observe_real_logits(real_logits)``: ADA bookkeeping, once per D step (no-op without ADA).
+* ``make_ema(network)`` / ``update_ema(ema, network, decay)``: an exponential moving average copy of a network,
+  BatchNorm moving statistics included.
+* ``state_variables()``: non-network state a checkpoint must carry (noise stream state, ADA's p and sums).
 
 ``sample`` is implemented here once: latents from ``latent_from_seeds`` (one stateless stream per seed), the
 sampling network in inference mode, so an image never depends on its batch.
@@ -26,6 +37,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfaug.augment.diffaug import DEFAULT_ADA_KIMG, AdaController, adaptive_augment, diff_augment, parse_policy
 from tfaug.errors import TfaugError
 from tfaug.models.sampling import generator_images, validate_requests
 
@@ -63,6 +75,9 @@ class GenerativeModel(keras.Model):
         self.seed = int(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed, name=f"{self.kind}_seed_generator")
         self._samplers = _Samplers()
+        self._policy: tuple[str, ...] = ()
+        self.ada = None
+        self.ada_p_tracker = None
 
     # -- contract ----------------------------------------------------------------------------------------
     @property
@@ -106,6 +121,81 @@ class GenerativeModel(keras.Model):
         for opt, variables in self.optimizers().values():
             if not opt.built:
                 opt.build(variables)
+
+    # -- adversarial helpers -----------------------------------------------------------------------------
+    def configure_augmentation(self, diffaugment: str = "", ada_target: float = 0.0, ada_interval: int = 4,
+                               ada_kimg: float = DEFAULT_ADA_KIMG) -> None:
+        """Set up what :meth:`augment` does (call once in ``__init__``).
+
+        Args:
+            diffaugment: comma-separated DiffAugment policies (``color``, ``translation``, ``cutout``); empty
+                disables DiffAugment (and means "all policies" as ADA's pipeline when ADA is on).
+            ada_target: ADA's target for ``E[sign(D(real))]`` in (0, 1); 0 disables ADA (then the policies are
+                always applied).
+            ada_interval: D steps between ADA adjustments of p, >= 1.
+            ada_kimg: ADA speed: thousands of images for p to move by 1, > 0.
+
+        Raises:
+            TfaugError: an unknown policy or an out-of-range ADA setting.
+        """
+        self._policy = tuple(parse_policy(diffaugment))
+        if ada_target and float(ada_target) > 0:
+            self.ada = AdaController(float(ada_target), int(ada_interval), float(ada_kimg))
+            self.ada_p_tracker = keras.metrics.Mean(name="ada_p")
+        elif ada_target is not None and float(ada_target) < 0:
+            raise TfaugError(f"ada_target must be in [0, 1) (0 disables ADA), got {ada_target!r}")
+
+    @property
+    def augmentation_metrics(self) -> list:
+        """``[ada_p tracker]`` when ADA is on, else ``[]``; adversarial models add these to ``metrics``."""
+        return [self.ada_p_tracker] if self.ada is not None else []
+
+    @property
+    def ada_p(self) -> float | None:
+        """Current ADA probability in [0, 1], or None when ADA is off."""
+        return None if self.ada is None else float(np.asarray(self.ada.p))
+
+    def augment(self, images):
+        """Augment D's input (float32 [N, H, W, C] in [-1, 1]); identity when nothing is configured.
+
+        Differentiable w.r.t. ``images``; randomness from ``self.seed_generator``.
+        """
+        if self.ada is not None:
+            return adaptive_augment(images, self._policy, self.ada.p.value, seed_generator=self.seed_generator)
+        if not self._policy:
+            return images
+        return diff_augment(images, self._policy, seed_generator=self.seed_generator)
+
+    def observe_real_logits(self, real_logits) -> None:
+        """ADA bookkeeping: call once per D step with D's logits on the (augmented) reals (no-op without ADA)."""
+        if self.ada is None:
+            return
+        self.ada_p_tracker.update_state(self.ada.observe(real_logits))
+
+    @staticmethod
+    def make_ema(network: keras.Model) -> keras.Model:
+        """A non-trainable copy of ``network`` with the same weights, to be averaged by :meth:`update_ema`."""
+        ema = keras.models.clone_model(network)
+        ema.set_weights(network.get_weights())
+        ema.trainable = False
+        return ema
+
+    @staticmethod
+    def update_ema(ema: keras.Model, network: keras.Model, decay: float) -> None:
+        """``ema = decay * ema + (1 - decay) * w`` for every weight, BatchNorm moving statistics included.
+
+        Args:
+            decay: in [0, 1); 0 copies ``network``.
+        """
+        for ema_w, w in zip(ema.weights, network.weights):
+            ema_w.assign(decay * ema_w.value + (1.0 - decay) * w.value)
+
+    def state_variables(self) -> dict[str, Any]:
+        """Non-network state a checkpoint carries: the noise stream's state and ADA's variables."""
+        out = {"seed_state": self.seed_generator.state}
+        if self.ada is not None:
+            out.update(self.ada.variables())
+        return out
 
     # -- sampling ----------------------------------------------------------------------------------------
     def _sampler(self, net: keras.Model):

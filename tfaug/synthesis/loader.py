@@ -105,9 +105,12 @@ class KerasGenerator:
         )
 
     @classmethod
-    def from_run(cls, run_dir: str | os.PathLike, batch_size: int = DEFAULT_BATCH_SIZE) -> "KerasGenerator":
-        """The EMA generator of a training run directory (``config.json`` + ``checkpoints/generator.keras``)."""
-        model, config = load_run(run_dir)
+    def from_run(cls, run_dir: str | os.PathLike, batch_size: int = DEFAULT_BATCH_SIZE,
+                 checkpoint: str = "last") -> "KerasGenerator":
+        """The sampling network (EMA generator) of a training run directory (``config.json`` +
+        ``checkpoints/generator.keras``, or ``checkpoints/best/generator.keras`` with ``checkpoint="best"``).
+        ``load_run`` imports ``tfaug.models.networks.layers`` first, so zoo models' custom layers load."""
+        model, config = load_run(run_dir, checkpoint)
         facts = run_facts(config, model, run_dir)
         return cls(
             model,

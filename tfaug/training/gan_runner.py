@@ -1,8 +1,16 @@
-"""Train a conditional GAN into a run directory, with progress, sample grids, checkpoints and resume.
+"""Train any zoo model (``cfg.model``) into a run directory, with progress, sample grids, checkpoints and resume.
 
 The loop is a plain Python loop over a compiled ``train_step`` (the model's own Keras ``train_step`` wrapped in
 ``tf.function``), so that training can stop and resume at any checkpointed step, not only at epoch ends.
-See ``tfaug.utils.rundir`` for the files it writes.
+It relies only on the zoo contract (``tfaug.models.base.GenerativeModel``): ``prepare`` runs once on a fresh run;
+``networks()``, ``optimizers()`` and ``state_variables()`` are what a checkpoint saves and restores;
+``sampling_network`` becomes ``checkpoints/generator.keras``; every tracker ``train_step`` returns is logged.
+
+With ``cfg.best_every`` > 0 the runner also keeps the best sampling network: every ``best_every`` steps it
+scores a fixed sample (fixed classes and seeds) against a fixed draw of the training images with
+``tfaug.utils.kid.pixel_kid`` (KID on downsampled pixels, cheap; it ranks checkpoints of one run) and, when
+the score improves, writes ``checkpoints/best/generator.keras`` atomically and ``checkpoints/best.json``.
+See ``tfaug.utils.rundir`` for the other files it writes.
 """
 from __future__ import annotations
 
@@ -18,11 +26,16 @@ from tfaug import __version__
 from tfaug.config import GANConfig, to_dict
 from tfaug.errors import TfaugError
 from tfaug.utils import rundir as rd
-from tfaug.utils.images import save_class_grid, to_uint8
-from tfaug.utils.io import append_jsonl, atomic_directory, atomic_write_text, read_jsonl, write_json
+from tfaug.utils.images import save_class_grid, to_float, to_uint8
+from tfaug.utils.io import append_jsonl, atomic_directory, atomic_write_text, read_json, read_jsonl, write_json
 
 MAX_GRID_CLASSES = 20  # sample grids show at most this many class rows
 GRID_COLUMNS = 8
+BEST_DIR = "best"  # checkpoints/best/generator.keras
+BEST_JSON = "best.json"  # checkpoints/best.json: {"step", "score", "metric"}
+BEST_SAMPLE = 256  # real and generated images scored for the best checkpoint
+BEST_SEED_OFFSET = 1_000_003  # generated images for the score use seeds apart from the sample grids'
+
 
 
 @dataclass
@@ -47,7 +60,7 @@ def train_gan(
     progress: bool = True,
     log_every: int | None = None,
 ) -> GANRun:
-    """Train a conditional GAN on (images, labels) and write a run directory.
+    """Train the zoo model ``cfg.model`` on (images, labels) and write a run directory.
 
     Args:
         images: uint8 [N, H, W, C] (or float32 in [-1, 1]) training images; N >= 1.
@@ -61,7 +74,7 @@ def train_gan(
         log_every: history interval in steps (default: ~100 records per run).
     """
     from tfaug.data.pipeline import make_pipeline
-    from tfaug.models.cgan import build_conditional_gan
+    from tfaug.models.zoo import build_model
 
     images = np.asarray(images)
     labels = np.asarray(labels, dtype=np.int32)
@@ -82,18 +95,22 @@ def train_gan(
                  "class_names": list(class_names), "n_train": int(len(images))},
         "tfaug_version": __version__,
     }
-    write_json(run_dir / rd.CONFIG, config)
 
     import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(cfg.seed)
-    model = build_conditional_gan(image_shape, num_classes, cfg)
+    # Built before config.json is written, so a bad option leaves no half-made run behind.
+    model = build_model(cfg.model, image_shape, num_classes, cfg)
+    write_json(run_dir / rd.CONFIG, config)
     start = 0
     state = rd.read_state(run_dir) if resume else None
     if state is not None:
         start = int(state["step"])
         restore_checkpoint(model, run_dir)
+    else:
+        # One-off phase (e.g. BAGAN's autoencoder); its results live in weights, so a resume skips it.
+        model.prepare(_as_float(images), labels, progress=progress)
     history = [r for r in read_jsonl(run_dir / rd.HISTORY) if r.get("step", 0) <= start]
     if resume:  # drop records logged after the checkpoint we resumed from
         _rewrite_history(run_dir, history)
@@ -103,6 +120,7 @@ def train_gan(
     step_fn = tf.function(model.train_step)
     log_every = log_every or max(1, cfg.steps // 100)
     grid_classes = list(range(min(num_classes, MAX_GRID_CLASSES)))
+    scorer = _BestScorer(images, labels, cfg.seed, run_dir) if cfg.best_every else None
     bar = _progress(progress, cfg.steps, start, f"train-gan {run_dir.name}")
     t0, step = time.perf_counter(), start
     try:
@@ -116,12 +134,17 @@ def train_gan(
             if step % log_every == 0 or step == cfg.steps:
                 record = {"step": step, "time_s": round(time.perf_counter() - t0, 3),
                           **{k: float(v) for k, v in logs.items()}}
+                if getattr(model, "ada", None) is not None and "ada_p" not in record:
+                    record["ada_p"] = model.ada_p
                 append_jsonl(run_dir / rd.HISTORY, record)
                 history.append(record)
                 for m in model.metrics:
                     m.reset_state()
                 if bar is not None:
-                    bar.set_postfix({k: f"{record[k]:.3f}" for k in ("d_loss", "g_loss") if k in record})
+                    shown = [k for k in record if k not in ("step", "time_s")][:3]
+                    bar.set_postfix({k: f"{record[k]:.3f}" for k in shown})
+            if scorer is not None and (step % cfg.best_every == 0 or step == cfg.steps):
+                scorer.update(model, step)
             if cfg.sample_every and step % cfg.sample_every == 0 and step < cfg.steps:
                 write_sample_grid(model, run_dir / rd.SAMPLES / f"step_{step:06d}.png", grid_classes, class_names, step)
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
@@ -137,68 +160,102 @@ def train_gan(
     return GANRun(model=model, run_dir=run_dir, history=history, step=step)
 
 
+def _as_float(images: np.ndarray) -> np.ndarray:
+    """uint8 [0, 255] or float [-1, 1] images -> float32 [-1, 1]."""
+    if images.dtype == np.uint8:
+        return to_float(images)
+    return np.asarray(images, np.float32)
+
+
+class _BestScorer:
+    """Scores the sampling network on a fixed sample and keeps ``checkpoints/best`` when the score improves.
+
+    The real side is a fixed draw of up to ``BEST_SAMPLE`` training images; the generated side uses the same
+    class ids (so the class balance matches) with fixed seeds, so scores of different steps are comparable.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, seed: int, run_dir: Path):
+        rng = np.random.default_rng(seed)
+        idx = np.sort(rng.choice(len(images), min(BEST_SAMPLE, len(images)), replace=False))
+        self.real = _as_float(images[idx])
+        self.class_ids = labels[idx].astype(np.int32)
+        self.seeds = np.arange(len(idx), dtype=np.int64) + BEST_SEED_OFFSET
+        self.run_dir = run_dir
+        path = run_dir / rd.CHECKPOINTS / BEST_JSON
+        self.best = read_json(path) if path.exists() else None
+
+    def update(self, model, step: int) -> float | None:
+        """Score the model now; save it as best when better. Returns the score (None when too few images)."""
+        from tfaug.utils.kid import pixel_kid
+
+        if len(self.real) < 2:
+            return None
+        score = pixel_kid(self.real, model.sample(self.class_ids, self.seeds))
+        if self.best is None or score < float(self.best["score"]):
+            ckpt = self.run_dir / rd.CHECKPOINTS
+            ckpt.mkdir(parents=True, exist_ok=True)
+            with atomic_directory(ckpt / BEST_DIR, overwrite=True) as tmp:
+                model.sampling_network.save(str(tmp / rd.GENERATOR))
+            self.best = {"step": int(step), "score": float(score), "metric": "pixel_kid",
+                         "n_images": int(len(self.real))}
+            write_json(ckpt / BEST_JSON, self.best)
+        return score
+
+
 def write_sample_grid(model, path: Path, class_ids, class_names, step: int) -> None:
-    """One row per class, ``GRID_COLUMNS`` fixed seeds, from the EMA generator."""
+    """One row per class, ``GRID_COLUMNS`` fixed seeds, from the sampling (EMA) network."""
     ids = np.repeat(np.asarray(class_ids, np.int32), GRID_COLUMNS)
     seeds = np.tile(np.arange(GRID_COLUMNS, dtype=np.int64), len(class_ids))
     imgs = to_uint8(model.sample(ids, seeds)).reshape(len(class_ids), GRID_COLUMNS, *model.image_shape)
     save_class_grid(path, list(imgs), [class_names[c] for c in class_ids], title=f"step {step}")
 
 
-def _optimizers(model):
-    return {"d": model.d_optimizer, "g": model.g_optimizer}
-
-
-def _networks(model):
-    return {"generator": model.generator, "discriminator": model.discriminator, "ema_generator": model.ema_generator}
-
-
 def save_checkpoint(model, run_dir: Path, step: int, finished: bool) -> None:
-    """Atomically write checkpoints/last (weights + optimizer state + step) and checkpoints/generator.keras."""
+    """Atomically write checkpoints/last (``networks()`` weights, ``optimizers()`` and ``state_variables()``
+    values, step) and checkpoints/generator.keras (``sampling_network``)."""
     ckpt = run_dir / rd.CHECKPOINTS
     ckpt.mkdir(parents=True, exist_ok=True)
     with atomic_directory(ckpt / rd.LAST, overwrite=True) as tmp:
-        for name, net in _networks(model).items():
+        for name, net in model.networks().items():
             net.save_weights(str(tmp / f"{name}.weights.h5"))
         arrays = {}
-        for key, opt in _optimizers(model).items():
+        for key, (opt, _) in model.optimizers().items():
             for i, v in enumerate(opt.variables):
-                arrays[f"{key}_{i:04d}"] = np.asarray(v)
-        seed_gen = getattr(model, "seed_generator", None)
-        if seed_gen is not None:
-            arrays["seed_state"] = np.asarray(seed_gen.state)
+                arrays[f"opt.{key}.{i:04d}"] = np.asarray(v)
+        for key, var in model.state_variables().items():
+            arrays[f"state.{key}"] = np.asarray(var)
         np.savez(tmp / "optimizers.npz", **arrays)
         write_json(tmp / rd.STATE, {"step": int(step), "finished": bool(finished)})
     # Keras insists on the .keras suffix, so save to a hidden sibling and rename over the old file.
     tmp_path = ckpt / f".tmp-{os.getpid()}-{rd.GENERATOR}"
-    model.ema_generator.save(str(tmp_path))
+    model.sampling_network.save(str(tmp_path))
     os.replace(tmp_path, ckpt / rd.GENERATOR)
 
 
 def restore_checkpoint(model, run_dir: Path) -> int:
-    """Load checkpoints/last into ``model`` (networks, optimizers, noise state); returns the stored step."""
+    """Load checkpoints/last into ``model`` (networks, optimizers, state variables); returns the stored step."""
     last = run_dir / rd.CHECKPOINTS / rd.LAST
     state = rd.read_state(run_dir)
     if state is None:
         raise TfaugError(f"{run_dir} has no checkpoint to resume from")
     try:
-        for name, net in _networks(model).items():
+        for name, net in model.networks().items():
             net.load_weights(str(last / f"{name}.weights.h5"))
         data = np.load(last / "optimizers.npz")
     except (OSError, ValueError) as exc:
         raise TfaugError(f"checkpoint in {last} is unreadable ({exc}); start a new run") from None
-    for key, opt in _optimizers(model).items():
-        owner = model.discriminator if key == "d" else model.generator
+    for key, (opt, variables) in model.optimizers().items():
         if not opt.built:
-            opt.build(owner.trainable_variables)
-        names = sorted(k for k in data.files if k.startswith(f"{key}_"))
+            opt.build(variables)
+        names = sorted(k for k in data.files if k.startswith(f"opt.{key}."))
         if len(names) != len(opt.variables):
             raise TfaugError(f"checkpoint in {last} does not match this model ({key} optimizer); start a new run")
         for var, k in zip(opt.variables, names):
             var.assign(data[k])
-    seed_gen = getattr(model, "seed_generator", None)
-    if seed_gen is not None and "seed_state" in data.files:
-        seed_gen.state.assign(data["seed_state"])
+    for key, var in model.state_variables().items():
+        if f"state.{key}" not in data.files:
+            raise TfaugError(f"checkpoint in {last} lacks the model state {key!r}; start a new run")
+        var.assign(data[f"state.{key}"])
     return int(state["step"])
 
 

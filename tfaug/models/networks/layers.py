@@ -7,3 +7,4 @@ first; each module below registers its layers when imported.
 from __future__ import annotations
 
 # One import per module that defines registered layers used inside a sampling network.
+import tfaug.models.networks.latent_layers  # noqa: F401,E402  (BAGAN, gan-bank)
