@@ -109,6 +109,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="smoke run: tiny budget everywhere")
     p.add_argument("--runs", default=None, help="keep run directories here (default: a temporary directory)")
     p.add_argument("--progress", action="store_true", help="show progress bars")
+    p.add_argument("--diffaugment", default=None, help="DiffAugment policies for every model (default: GANConfig's)")
     p.add_argument("--option", action="append", default=[], metavar="MODEL:KEY=VALUE",
                    help="a model-specific option for one model, e.g. wgan-gp:n_critic=2 (repeatable)")
     p.add_argument("--out", default=None, help="write the Markdown table (with command and machine) here")
@@ -154,7 +155,8 @@ def main(argv=None) -> int:
         root.mkdir(parents=True, exist_ok=True)
         for name in names:
             cfg = GANConfig(model=name, steps=steps, batch_size=args.batch_size, width=width, seed=args.seed,
-                            sample_every=0, checkpoint_every=0, options=options.get(name, {}))
+                            sample_every=0, checkpoint_every=0, options=options.get(name, {}),
+                            **({"diffaugment": args.diffaugment} if args.diffaugment is not None else {}))
             try:
                 rows.append(_row(name, cfg, ds.images[gen_idx], ds.labels[gen_idx], ds.class_names, clf.model,
                                  eval_per_class, root, args.progress))
@@ -171,7 +173,7 @@ def main(argv=None) -> int:
         text = (f"# Zoo benchmark\n\nCommand: `{command}`\n\nMachine: {_machine()}\n\n"
                 f"Data: {args.dataset}, {per_class} training images per class ({len(gen_idx)} in all); "
                 f"GANConfig defaults with steps={steps}, batch_size={args.batch_size}, width={width}, "
-                f"seed={args.seed}; model options: {options or 'none'}.\n\nClass consistency: share of {eval_per_class} generated images per class that "
+                f"seed={args.seed}, diffaugment={args.diffaugment if args.diffaugment is not None else GANConfig().diffaugment!r}; model options: {options or 'none'}.\n\nClass consistency: share of {eval_per_class} generated images per class that "
                 f"a held-out small_cnn ({clf_steps} steps on {len(clf_idx)} real images outside the generators' "
                 f"training set; accuracy {acc:.1%} on {len(test_idx)} further real images) assigns to the requested "
                 f"class. Unconditional models ignore the class (chance is {1 / ds.num_classes:.0%}).\n\n"

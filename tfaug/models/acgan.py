@@ -27,14 +27,14 @@ import keras
 import tensorflow as tf
 
 from tfaug.errors import TfaugError
-from tfaug.models.base import GenerativeModel
+from tfaug.models.base import AdversarialModel
 from tfaug.models.losses import (auxiliary_class_loss, d_loss_nonsaturating, g_loss_nonsaturating,
                                  mode_seeking_loss, r1_penalty)
 
 OPTIONS = {"aux_weight": 1.0, "fake_class_loss": True, "d_dropout": 0.0}
 
 
-class ACGAN(GenerativeModel):
+class ACGAN(AdversarialModel):
     """AC-GAN training wrapper.
 
     Attributes:
@@ -97,36 +97,11 @@ class ACGAN(GenerativeModel):
 
     # -- contract ----------------------------------------------------------------------------------------
     @property
-    def sampling_network(self) -> keras.Model:
-        return self.ema_generator
-
-    @property
-    def raw_sampling_network(self) -> keras.Model:
-        return self.generator
-
-    def networks(self) -> dict[str, keras.Model]:
-        return {"generator": self.generator, "discriminator": self.discriminator,
-                "ema_generator": self.ema_generator}
-
-    def optimizers(self):
-        return {"d": (self.d_optimizer, self.discriminator.trainable_variables),
-                "g": (self.g_optimizer, self.generator.trainable_variables)}
-
-    @property
     def metrics(self):
         extra = [self.r1_tracker] if self.r1_tracker is not None else []
         return [self.d_loss_tracker, self.g_loss_tracker, self.aux_loss_tracker, self.class_acc_tracker,
                 self.d_real_tracker, self.d_fake_tracker, *extra, *self.augmentation_metrics]
 
-    def compile(self, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer, **kwargs):
-        """Attach the two optimizers and build their variables (``kwargs`` go to ``keras.Model.compile``)."""
-        kwargs.pop("optimizer", None)
-        super().compile(optimizer=None, **kwargs)
-        self.d_optimizer = d_optimizer
-        self.g_optimizer = g_optimizer
-        self.build_optimizers()
-
-    # -- training ----------------------------------------------------------------------------------------
     def classify(self, images) -> tf.Tensor:
         """D's class logits ``[N, K]`` for images float32 ``[N, H, W, C]`` in [-1, 1] (inference mode)."""
         return self.discriminator(tf.convert_to_tensor(images, tf.float32), training=False)[1]

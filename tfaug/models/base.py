@@ -243,4 +243,38 @@ class GenerativeModel(keras.Model):
         return self.sampling_network(inputs, training=False)
 
 
-__all__ = ["GenerativeModel", "SAMPLE_CHUNK"]
+class AdversarialModel(GenerativeModel):
+    """A generator/discriminator pair with an EMA generator for sampling (the keras-io GAN shape).
+
+    Subclasses set ``generator``, ``discriminator`` and ``ema_generator`` (``make_ema(generator)``) in
+    ``__init__``; ``compile(d_optimizer, g_optimizer)`` attaches the optimizers. Models with more networks or
+    other checkpoint names override ``networks()`` / ``optimizers()``.
+    """
+
+    @property
+    def sampling_network(self) -> keras.Model:
+        return self.ema_generator
+
+    @property
+    def raw_sampling_network(self) -> keras.Model:
+        return self.generator
+
+    def networks(self) -> dict[str, keras.Model]:
+        return {"generator": self.generator, "discriminator": self.discriminator,
+                "ema_generator": self.ema_generator}
+
+    def optimizers(self) -> dict:
+        return {"d": (self.d_optimizer, self.discriminator.trainable_variables),
+                "g": (self.g_optimizer, self.generator.trainable_variables)}
+
+    def compile(self, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer, **kwargs):
+        """Attach D's and G's optimizers and build their variables now, so a checkpoint can restore them before
+        the first step. ``kwargs`` go to ``keras.Model.compile`` (e.g. ``jit_compile``)."""
+        kwargs.pop("optimizer", None)
+        super().compile(optimizer=None, **kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.build_optimizers()
+
+
+__all__ = ["AdversarialModel", "GenerativeModel", "SAMPLE_CHUNK"]

@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 
 from tfaug.errors import TfaugError
-from tfaug.models.base import GenerativeModel
+from tfaug.models.base import AdversarialModel
 from tfaug.models.losses import d_loss_nonsaturating, g_loss_nonsaturating, mode_seeking_loss, r1_penalty
 
 # Weight of the mode-seeking term. 100 MNIST images, 28x28, width 32, translation/cutout/colour, 1,500-1,800 steps,
@@ -39,7 +39,7 @@ CONDITIONINGS = ("embedding", "onehot")
 
 
 @keras.saving.register_keras_serializable(package="tfaug")
-class ConditionalGAN(GenerativeModel):
+class ConditionalGAN(AdversarialModel):
     """Conditional DCGAN: ``generator([z, class_id])`` vs ``discriminator([images, class_id])``.
 
     Attributes:
@@ -106,38 +106,12 @@ class ConditionalGAN(GenerativeModel):
 
     # -- zoo contract --------------------------------------------------------------------------------------
     @property
-    def sampling_network(self) -> keras.Model:
-        return self.ema_generator
-
-    @property
-    def raw_sampling_network(self) -> keras.Model:
-        return self.generator
-
-    def networks(self) -> dict[str, keras.Model]:
-        return {"generator": self.generator, "discriminator": self.discriminator,
-                "ema_generator": self.ema_generator}
-
-    def optimizers(self) -> dict:
-        return {"d": (self.d_optimizer, self.discriminator.trainable_variables),
-                "g": (self.g_optimizer, self.generator.trainable_variables)}
-
-    @property
     def metrics(self):
         extra = [self.r1_tracker] if self.r1_tracker is not None else []
         return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker, *extra,
                 *self.augmentation_metrics]
 
     # -- training --------------------------------------------------------------------------------------
-    def compile(self, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer, **kwargs):
-        """Attach the two optimizers (and build their variables now, so checkpoints can restore them before
-        the first step). ``kwargs`` go to ``keras.Model.compile`` (e.g. ``jit_compile``, ``steps_per_execution``).
-        """
-        kwargs.pop("optimizer", None)
-        super().compile(optimizer=None, **kwargs)
-        self.d_optimizer = d_optimizer
-        self.g_optimizer = g_optimizer
-        self.build_optimizers()
-
     def train_step(self, data):
         """One D step then one G step on ``data = (real_images float [-1, 1] [N,H,W,C], labels int [N])``.
 

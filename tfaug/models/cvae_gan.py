@@ -35,7 +35,7 @@ import keras
 import tensorflow as tf
 
 from tfaug.errors import TfaugError
-from tfaug.models.base import GenerativeModel
+from tfaug.models.base import AdversarialModel
 from tfaug.models.losses import (auxiliary_class_loss, class_mean_feature_matching, d_loss_nonsaturating,
                                  g_loss_nonsaturating, kl_normal, mean_feature_matching, pairwise_feature_loss,
                                  r1_penalty)
@@ -54,7 +54,7 @@ def _feature_net(image_shape, width: int, outputs: int, name: str) -> keras.Mode
     return keras.Model(images, [head, feats], name=name)
 
 
-class CVAEGAN(GenerativeModel):
+class CVAEGAN(AdversarialModel):
     """CVAE-GAN. Attributes: ``encoder``, ``generator``, ``ema_generator``, ``discriminator`` and ``classifier``
     (both ``images -> [head, features]``)."""
 
@@ -87,14 +87,6 @@ class CVAEGAN(GenerativeModel):
         self.built = True
 
     # -- contract ----------------------------------------------------------------------------------------
-    @property
-    def sampling_network(self) -> keras.Model:
-        return self.ema_generator
-
-    @property
-    def raw_sampling_network(self) -> keras.Model:
-        return self.generator
-
     def networks(self) -> dict[str, keras.Model]:
         return {"encoder": self.encoder, "generator": self.generator, "ema_generator": self.ema_generator,
                 "discriminator": self.discriminator, "classifier": self.classifier}
@@ -204,7 +196,7 @@ def build_cvae_gan(image_shape: tuple[int, int, int], num_classes: int, cfg) -> 
 
     opts = take_options("cvae-gan", cfg.options, DEFAULTS)
     model = CVAEGAN(tuple(image_shape), num_classes, cfg, opts, name="cvae_gan")
-    model.compile(optimizer=None)
+    model.compile(model.d_optimizer, model.g_optimizer)  # made in __init__ from cfg; builds every optimizer
     model.build_optimizers()
     return model
 

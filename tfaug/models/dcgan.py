@@ -24,14 +24,14 @@ import keras
 import tensorflow as tf
 
 from tfaug.errors import TfaugError
-from tfaug.models.base import GenerativeModel
+from tfaug.models.base import AdversarialModel
 from tfaug.models.losses import d_loss_nonsaturating, g_loss_nonsaturating, mode_seeking_loss, r1_penalty
 
 OPTIONS = {"widest": 8, "kernel": 4, "d_norm": "batch"}
 
 
 @keras.saving.register_keras_serializable(package="tfaug")
-class DCGAN(GenerativeModel):
+class DCGAN(AdversarialModel):
     """Unconditional DCGAN: ``generator([z, class_id])`` (class ignored) vs ``discriminator([images, class_id])``.
 
     Attributes:
@@ -80,33 +80,10 @@ class DCGAN(GenerativeModel):
         self.built = True
 
     @property
-    def sampling_network(self) -> keras.Model:
-        return self.ema_generator
-
-    @property
-    def raw_sampling_network(self) -> keras.Model:
-        return self.generator
-
-    def networks(self) -> dict[str, keras.Model]:
-        return {"generator": self.generator, "discriminator": self.discriminator,
-                "ema_generator": self.ema_generator}
-
-    def optimizers(self) -> dict:
-        return {"d": (self.d_optimizer, self.discriminator.trainable_variables),
-                "g": (self.g_optimizer, self.generator.trainable_variables)}
-
-    @property
     def metrics(self):
         extra = [self.r1_tracker] if self.r1_tracker is not None else []
         return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker, *extra,
                 *self.augmentation_metrics]
-
-    def compile(self, d_optimizer, g_optimizer, **kwargs):
-        """Attach the optimizers and build their variables (checkpoints can restore them before step 1)."""
-        kwargs.pop("optimizer", None)
-        super().compile(optimizer=None, **kwargs)
-        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
-        self.build_optimizers()
 
     def train_step(self, data):
         """One D step then one G step on ``(images float32 [N, H, W, C] in [-1, 1], labels)``; labels ignored."""

@@ -39,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfaug.errors import TfaugError
-from tfaug.models.base import GenerativeModel
+from tfaug.models.base import AdversarialModel
 from tfaug.models.losses import g_loss_nonsaturating, mode_seeking_loss, r1_penalty
 from tfaug.models.networks.bank import build_discriminator_bank, build_generator_bank, parse_units
 
@@ -69,7 +69,7 @@ class _Member:
         return tf.reshape(out, [tf.shape(x)[0], *self.image_shape]) if len(self.image_shape) > 1 else out
 
 
-class GANBank(GenerativeModel):
+class GANBank(AdversarialModel):
     """K independent unconditional GANs, one per class.
 
     Attributes:
@@ -103,14 +103,6 @@ class GANBank(GenerativeModel):
         self.built = True
 
     # -- contract ----------------------------------------------------------------------------------------
-    @property
-    def sampling_network(self) -> keras.Model:
-        return self.ema_generator
-
-    @property
-    def raw_sampling_network(self) -> keras.Model:
-        return self.generator
-
     def networks(self) -> dict[str, keras.Model]:
         return {"generators": self.generator, "ema_generators": self.ema_generator,
                 "discriminators": self.discriminator}
@@ -243,7 +235,7 @@ def build_gan_bank(image_shape: tuple[int, int, int], num_classes: int, cfg) -> 
 
     opts = take_options("gan-bank", cfg.options, DEFAULTS)
     model = GANBank(tuple(image_shape), num_classes, cfg, opts, name="gan_bank")
-    model.compile(optimizer=None)
+    model.compile(model.d_optimizer, model.g_optimizer)  # made in __init__ from cfg; builds every optimizer
     model.build_optimizers()
     return model
 

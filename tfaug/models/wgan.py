@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 
 from tfaug.errors import TfaugError
-from tfaug.models.base import GenerativeModel
+from tfaug.models.base import AdversarialModel
 from tfaug.models.losses import gradient_penalty, mode_seeking_loss, wgan_critic_loss, wgan_generator_loss
 
 OPTIONS = {"n_critic": 5, "gp_weight": 10.0, "conditioning": "projection", "critic_norm": "layer",
@@ -36,7 +36,7 @@ ADAM_CHOICES = ("paper", "config")
 PAPER_ADAM = {"learning_rate": 1e-4, "beta_1": 0.0, "beta_2": 0.9}
 
 
-class WGANGP(GenerativeModel):
+class WGANGP(AdversarialModel):
     """Conditional WGAN-GP training wrapper.
 
     Attributes:
@@ -90,14 +90,6 @@ class WGANGP(GenerativeModel):
         self.built = True
 
     # -- contract ----------------------------------------------------------------------------------------
-    @property
-    def sampling_network(self) -> keras.Model:
-        return self.ema_generator
-
-    @property
-    def raw_sampling_network(self) -> keras.Model:
-        return self.generator
-
     def networks(self) -> dict[str, keras.Model]:
         return {"generator": self.generator, "critic": self.critic, "ema_generator": self.ema_generator}
 
@@ -110,15 +102,6 @@ class WGANGP(GenerativeModel):
         return [self.d_loss_tracker, self.g_loss_tracker, self.gp_tracker, self.w_dist_tracker,
                 *self.augmentation_metrics]
 
-    def compile(self, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer, **kwargs):
-        """Attach the critic's and the generator's optimizers and build their variables."""
-        kwargs.pop("optimizer", None)
-        super().compile(optimizer=None, **kwargs)
-        self.d_optimizer = d_optimizer
-        self.g_optimizer = g_optimizer
-        self.build_optimizers()
-
-    # -- training ----------------------------------------------------------------------------------------
     def _critic_step(self, real, labels, n):
         """One critic update; returns (per-example critic loss, penalty, real scores, fake scores)."""
         z = keras.random.normal((n, self.z_dim), seed=self.seed_generator)
