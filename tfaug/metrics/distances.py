@@ -9,6 +9,8 @@ import warnings
 
 import numpy as np
 
+from tfaug.utils.kid import mmd2_polynomial, poly_kernel
+
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean [D] and covariance [D, D] (float64, unbiased) of features [N, D], N >= 2."""
@@ -59,12 +61,6 @@ def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
 FULL_KERNEL_LIMIT = 2500
 
 
-def _poly_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Cubic polynomial kernel k(x, y) = (x.y / D + 1)^3 (Bińkowski et al. 2018)."""
-    k = x @ y.T / x.shape[1] + 1.0
-    return k * k * k  # 10x faster than ** 3 (which calls pow)
-
-
 def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000,
                               seed: int = 0) -> tuple[float, float]:
     """KID: unbiased squared MMD with a cubic polynomial kernel, averaged over random subsets
@@ -92,11 +88,10 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, subsets: int =
     draws = [(rng.choice(len(real), m, replace=False), rng.choice(len(fake), m, replace=False))
              for _ in range(subsets)]
     off = m * (m - 1)
-    values = []
     if max(len(real), len(fake)) <= FULL_KERNEL_LIMIT:
         # Small sets: three full kernels once, then each subset's sums are indicator-vector products
         # (same draws, same values as the per-subset path, many times faster).
-        kxx, kyy, kxy = _poly_kernel(real, real), _poly_kernel(fake, fake), _poly_kernel(real, fake)
+        kxx, kyy, kxy = poly_kernel(real, real), poly_kernel(fake, fake), poly_kernel(real, fake)
         u = np.stack([np.bincount(i, minlength=len(real)) for i, _ in draws]).astype(np.float64)  # [S, N]
         v = np.stack([np.bincount(j, minlength=len(fake)) for _, j in draws]).astype(np.float64)  # [S, M]
         sxx = np.einsum("sn,sn->s", u @ kxx, u) - u @ np.diagonal(kxx)
@@ -104,8 +99,5 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, subsets: int =
         sxy = np.einsum("sm,sm->s", u @ kxy, v)
         values = list(sxx / off + syy / off - 2.0 * sxy / (m * m))
     else:
-        for i, j in draws:
-            x, y = real[i], fake[j]
-            kxx, kyy, kxy = _poly_kernel(x, x), _poly_kernel(y, y), _poly_kernel(x, y)
-            values.append((kxx.sum() - np.trace(kxx)) / off + (kyy.sum() - np.trace(kyy)) / off - 2.0 * kxy.mean())
+        values = [mmd2_polynomial(real[i], fake[j]) for i, j in draws]
     return float(np.mean(values)), float(np.std(values))

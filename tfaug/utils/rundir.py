@@ -6,6 +6,8 @@ RUN_DIR/history.jsonl             one JSON record per logging interval (step, lo
 RUN_DIR/samples/step_XXXXXX.png   per-class sample grids during training; samples/final.png at the end
 RUN_DIR/checkpoints/generator.keras   the sampling (EMA) generator, a standalone functional Keras model
 RUN_DIR/checkpoints/last/         resume state: network weights, optimizer variables, state.json (step)
+RUN_DIR/checkpoints/best/generator.keras, checkpoints/best.json   with best_every: the best-scoring sampling
+                                  network so far and its {"step", "score", "metric"}
 ```
 Everything is written atomically, so an interrupted run can always be resumed from its last checkpoint.
 """
