@@ -111,6 +111,9 @@ class ClassifierConfig:
         dropout: dropout before the last layer, in [0, 1).
         augment: ``none``, ``bootstrap`` or ``classic`` (or ``classic:PRESET``).
         seed: run seed.
+        kernel, fc1, fc2: ``lenet5`` only: convolution kernel size (odd, >= 1) and the two hidden dense widths
+            (>= 1); 5/120/84 is LeCun's LeNet-5, S1's "dynamic LeNet" tunes them over {3,5,7} x {128,256,512} x
+            {64,128,256}.
     """
 
     name: str = "small_cnn"
@@ -121,9 +124,14 @@ class ClassifierConfig:
     dropout: float = 0.3
     augment: str = "none"
     seed: int = 0
+    kernel: int = 5
+    fc1: int = 120
+    fc2: int = 84
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1, "steps must be >= 1")
+        _check(self.kernel >= 1 and self.kernel % 2 == 1, "kernel must be an odd integer >= 1")
+        _check(self.fc1 >= 1 and self.fc2 >= 1, "fc1 and fc2 must be >= 1")
         _check(self.batch_size >= 1, "batch_size must be >= 1")
         _check(self.lr > 0, "lr must be > 0")
         _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
