@@ -32,3 +32,104 @@ def test_augmentation_never_reaches_evaluation(toy):
                            augment="classic:objects")
     assert not [l for l in res.model.layers if l.__class__.__name__.startswith("Random")]
     np.testing.assert_array_equal(predict_classes(res.model, xte), predict_classes(res.model, xte))
+
+
+# -- pretraining (curriculum), predictions, dynamic LeNet, extra channels --------------------------------------
+
+import pytest  # noqa: E402
+
+from tfaug.errors import TfaugError  # noqa: E402
+
+
+def _reference_weights(xtr, ytr, cfg):
+    """The training loop as it was before ``pretrain`` existed (build, compile, one fit of cfg.steps)."""
+    import keras
+
+    from tfaug.data.pipeline import make_pipeline
+    from tfaug.models.networks.classifiers import build_classifier
+    from tfaug.training.classifier import as_float_images
+
+    x = as_float_images(xtr)
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_classifier(cfg.name, x.shape[1:], 3, width=cfg.width, dropout=cfg.dropout)
+    model.compile(optimizer=keras.optimizers.Adam(cfg.lr),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    ds = make_pipeline(x, np.asarray(ytr, np.int32), min(cfg.batch_size, len(x)), shuffle=True, seed=cfg.seed,
+                       repeat=True, drop_remainder=True)
+    model.fit(ds, epochs=1, steps_per_epoch=cfg.steps, verbose=0, shuffle=False)
+    return model.get_weights()
+
+
+def test_no_pretrain_trains_exactly_as_before(toy):
+    (xtr, ytr), (xte, yte) = toy_split(toy)
+    cfg = ClassifierConfig(steps=8, width=8, seed=5)
+    res = train_classifier(xtr, ytr, num_classes=3, cfg=cfg, pretrain=None, x_test=xte, y_test=yte)
+    for got, want in zip(res.model.get_weights(), _reference_weights(xtr, ytr, cfg)):
+        np.testing.assert_array_equal(got, want)
+    assert sorted(res.history) == ["accuracy", "loss"]
+    np.testing.assert_array_equal(res.predictions, predict_classes(res.model, xte))
+    assert res.predictions.dtype == np.int64 and res.predictions.shape == yte.shape
+    # Zero pretraining steps is no pretraining; without a test set there are no predictions.
+    zero = train_classifier(xtr, ytr, num_classes=3, cfg=cfg, pretrain=(xtr, ytr, 0))
+    for got, want in zip(zero.model.get_weights(), res.model.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    assert zero.predictions is None and zero.metrics == {}
+
+
+def test_pretrain_on_wrong_labels_then_fine_tune_on_real(toy):
+    """Pretraining on a set whose labels are permuted (wrong) shapes the model, yet fine-tuning still fits the real
+    set; both phases report their loss history."""
+    (xtr, ytr), _ = toy_split(toy)
+    cfg = ClassifierConfig(name="lenet5", steps=60, batch_size=20, lr=3e-3, seed=1, kernel=3, fc1=32, fc2=16)
+    wrong = (ytr + 1) % 3
+    res = train_classifier(xtr, ytr, num_classes=3, cfg=cfg, pretrain=(xtr, wrong, 60), x_test=xtr, y_test=ytr)
+    assert res.metrics["accuracy"] >= 0.9
+    assert {"pretrain_loss", "pretrain_accuracy", "loss", "accuracy"} <= set(res.history)
+    assert np.isfinite(res.history["pretrain_loss"]).all()
+    # The first phase really fitted the permuted labels (its mean accuracy over 60 steps is far above chance).
+    assert res.history["pretrain_accuracy"][-1] > 0.6
+    assert res.model.get_layer("fc1").units == 32 and res.model.get_layer("conv1").kernel.shape[0] == 3
+
+
+def test_pretrain_errors(toy):
+    (xtr, ytr), _ = toy_split(toy)
+    cfg = ClassifierConfig(steps=1, width=8)
+    with pytest.raises(TfaugError, match="shape"):
+        train_classifier(xtr, ytr, num_classes=3, cfg=cfg, pretrain=(xtr[:, :4], ytr, 1))
+    with pytest.raises(TfaugError, match="labels"):
+        train_classifier(xtr, ytr, num_classes=3, cfg=cfg, pretrain=(xtr, ytr + 3, 1))
+    with pytest.raises(TfaugError, match="steps"):
+        train_classifier(xtr, ytr, num_classes=3, cfg=cfg, pretrain=(xtr, ytr, -1))
+    with pytest.raises(TfaugError, match="tuple"):
+        train_classifier(xtr, ytr, num_classes=3, cfg=cfg, pretrain=(xtr, ytr))
+
+
+def test_extra_flag_channel_trains_with_classic_augmentation():
+    """Source-flag inputs have C + 1 channels: the network, the pipeline and classic augmentation accept them,
+    and test images must carry the same channels."""
+    from tests_helpers import toy_images
+
+    x, y = toy_images(n_per_class=10, channels=2)
+    res = train_classifier(x, y, num_classes=3, cfg=ClassifierConfig(steps=40, width=8, seed=0), x_test=x, y_test=y,
+                           augment="classic:objects", flag_channels=1)
+    assert res.model.input_shape == (None, 8, 8, 2) and res.metrics["accuracy"] >= 0.9
+    with pytest.raises(TfaugError, match="shape"):
+        train_classifier(x, y, num_classes=3, cfg=ClassifierConfig(steps=1, width=8), x_test=x[..., :1], y_test=y)
+    with pytest.raises(TfaugError, match="flag_channels"):
+        train_classifier(x, y, num_classes=3, cfg=ClassifierConfig(steps=1, width=8), flag_channels=2)
+
+
+def test_flag_channels_bypass_augmentation():
+    """Classic augmentation (rotation with black fill, brightness ...) would corrupt a constant flag channel; with
+    ``flag_channels`` the flag passes through unchanged while the image channel is still augmented."""
+    from tfaug.augment.classic import build_augmenter
+    from tfaug.training.classifier import image_channels_only
+
+    x = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 2)).astype(np.float32)
+    x[..., 1] = 1.0
+    raw = np.asarray(build_augmenter("classic:objects", seed=0)(x, training=True))
+    assert not np.allclose(raw[..., 1], 1.0)  # the problem: a plain augmenter changes the flag
+    out = np.asarray(image_channels_only(build_augmenter("classic:objects", seed=0), 1, 2)(x, training=True))
+    assert out.shape == x.shape and out.dtype == np.float32
+    np.testing.assert_array_equal(out[..., 1], 1.0)
+    assert not np.allclose(out[..., 0], x[..., 0])

@@ -389,10 +389,10 @@ def _check_strategies(cfg: StudyConfig) -> None:
         for name in s.filters:
             if name not in cfg.filters:
                 parse_filters(name)  # not a named filter: must be a spec itself
-        if cfg.settings[0].kind == "grid" and s.generator is None and s.method is None:
+        if cfg.settings[0].kind == "grid" and s.generator is None and s.method is None and not s.extra_real:
             if any(st.synthetic for st in cfg.settings):
                 raise TfaugError(f"strategy {text!r} has no generator but the grid asks for synthetic images; "
-                                 "use a generative strategy such as cdcgan")
+                                 "use a generative strategy such as cdcgan (or extra-real, the real-image control)")
 
 
 def describe_cells(cfg: StudyConfig, cells: list[Cell] | None = None) -> str:

@@ -21,17 +21,38 @@ from tfaug.utils.images import to_float
 
 @dataclass
 class ClassifierResult:
-    """A trained classifier, its scores on the test set (``metrics``) and its loss history."""
+    """A trained classifier and what it did.
+
+    Attributes:
+        model: the Keras model (float32 [-1, 1] images -> logits).
+        metrics: scores on the test set (empty without one).
+        history: per-step loss/accuracy lists; with a pretrain phase also ``pretrain_loss``/``pretrain_accuracy``.
+        predictions: int64 [N] predicted classes of ``x_test``, or None without a test set.
+    """
 
     model: object
     metrics: dict
     history: dict
+    predictions: np.ndarray | None = None
 
 
 def as_float_images(images: np.ndarray) -> np.ndarray:
     """uint8 [0, 255] or float [-1, 1] images -> float32 [-1, 1]."""
     images = np.asarray(images)
     return to_float(images) if images.dtype == np.uint8 else images.astype(np.float32)
+
+
+def _checked(x, y, num_classes: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images as float32 [-1, 1] and labels as int32, validated (non-empty, labels in [0, K))."""
+    x = as_float_images(x)
+    y = np.asarray(y, np.int32).reshape(-1)
+    if len(x) == 0:
+        raise TfaugError(f"no {what} images for the classifier")
+    if len(x) != len(y):
+        raise TfaugError(f"{what} set has {len(x)} images but {len(y)} labels")
+    if y.min() < 0 or y.max() >= num_classes:
+        raise TfaugError(f"{what} labels must be in [0, {num_classes})")
+    return x, y
 
 
 def train_classifier(
@@ -45,18 +66,35 @@ def train_classifier(
     augment: str | None = None,
     minority: int | None = None,
     progress: bool = False,
+    pretrain: tuple | None = None,
+    flag_channels: int = 0,
 ) -> ClassifierResult:
     """Train ``cfg.name`` on (x_train, y_train) and evaluate on (x_test, y_test).
+
+    The network is built from ``x_train.shape[1:]``, so any channel count works (e.g. C + 1 with S4's
+    source-flag channel; ``x_test`` must then carry the same channels).
 
     Args:
         x_train: [N, H, W, C] uint8 or float32 in [-1, 1]; N >= 1.
         y_train: int [N] class ids in [0, num_classes).
         num_classes: K >= 2.
-        cfg: classifier configuration (network, steps, batch size, lr, seed).
+        cfg: classifier configuration (network incl. ``kernel``/``fc1``/``fc2`` of ``lenet5``, steps, batch
+            size, lr, seed).
         x_test, y_test: real held-out test data (never augmented); metrics are empty without it.
         augment: classic augmentation spec for training batches (``classic``, ``classic:PRESET`` ...) or None.
+            With ``pretrain`` the same augmenter runs in both phases (one spec for the whole training run, so a
+            curriculum differs from its baseline only in the pretraining data).
         minority: class id whose F1 is reported as ``minority_f1``.
         progress: show a progress bar over steps.
+        pretrain: optional ``(x, y, steps)``: first ``steps`` >= 0 steps on (x [M, H, W, C] as x_train, y int
+            [M]) with the same model and optimizer (S4's curriculum: pretrain on generated images), then
+            ``cfg.steps`` steps on (x_train, y_train). None trains exactly as without the argument.
+        flag_channels: the last ``flag_channels`` >= 0 channels are flags (S4's source flag), not image: classic
+            augmentation leaves them untouched (a rotation's fill or a brightness shift would corrupt a flag).
+
+    Returns:
+        A :class:`ClassifierResult`; ``history`` holds ``loss``/``accuracy`` of the main phase and, with
+        ``pretrain``, ``pretrain_loss``/``pretrain_accuracy``.
     """
     import keras
 
@@ -64,30 +102,77 @@ def train_classifier(
     from tfaug.data.pipeline import make_pipeline
     from tfaug.models.networks.classifiers import build_classifier
 
-    x_train = as_float_images(x_train)
-    y_train = np.asarray(y_train, np.int32)
-    if len(x_train) == 0:
-        raise TfaugError("no training images for the classifier")
-    if y_train.min() < 0 or y_train.max() >= num_classes:
-        raise TfaugError(f"training labels must be in [0, {num_classes})")
+    x_train, y_train = _checked(x_train, y_train, num_classes, "training")
+    phases = []
+    if pretrain is not None:
+        if not isinstance(pretrain, (tuple, list)) or len(pretrain) != 3:
+            raise TfaugError("pretrain must be a tuple (images, labels, steps)")
+        x_pre, y_pre = _checked(pretrain[0], pretrain[1], num_classes, "pretraining")
+        pre_steps = pretrain[2]
+        if isinstance(pre_steps, bool) or not isinstance(pre_steps, (int, np.integer)) or pre_steps < 0:
+            raise TfaugError(f"pretrain steps must be an integer >= 0, got {pre_steps!r}")
+        if x_pre.shape[1:] != x_train.shape[1:]:
+            raise TfaugError(f"pretraining images have shape {x_pre.shape[1:]} but training images {x_train.shape[1:]}")
+        if pre_steps > 0:
+            phases.append(("pretrain_", x_pre, y_pre, int(pre_steps)))
+    phases.append(("", x_train, y_train, cfg.steps))
+    _check_flags(flag_channels, x_train.shape[-1])
+    if x_test is not None and np.ndim(x_test) == 4 and len(x_test) and np.shape(x_test)[1:] != x_train.shape[1:]:
+        raise TfaugError(f"test images have shape {np.shape(x_test)[1:]} but training images {x_train.shape[1:]}")
     keras.utils.set_random_seed(cfg.seed)
-    model = build_classifier(cfg.name, x_train.shape[1:], num_classes, width=cfg.width, dropout=cfg.dropout)
+    model = build_classifier(cfg.name, x_train.shape[1:], num_classes, width=cfg.width, dropout=cfg.dropout,
+                             kernel=cfg.kernel, fc1=cfg.fc1, fc2=cfg.fc2)
     model.compile(
         optimizer=keras.optimizers.Adam(cfg.lr),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
     augmenter = build_augmenter(augment, seed=cfg.seed) if augment else None
-    batch = min(cfg.batch_size, len(x_train))
-    ds = make_pipeline(x_train, y_train, batch, shuffle=True, seed=cfg.seed, augment=augmenter, repeat=True,
-                       drop_remainder=True)
-    callbacks = [_tqdm_callback(cfg.steps)] if progress else []
-    fit = model.fit(ds, epochs=1, steps_per_epoch=cfg.steps, verbose=0, callbacks=callbacks, shuffle=False)
-    metrics = {}
+    if augmenter is not None and flag_channels:
+        augmenter = image_channels_only(augmenter, flag_channels, x_train.shape[-1])
+    history: dict = {}
+    for prefix, x, y, steps in phases:
+        batch = min(cfg.batch_size, len(x))
+        ds = make_pipeline(x, y, batch, shuffle=True, seed=cfg.seed, augment=augmenter, repeat=True,
+                           drop_remainder=True)
+        desc = "pretrain-classifier" if prefix else "train-classifier"
+        callbacks = [_tqdm_callback(steps, desc)] if progress else []
+        fit = model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks, shuffle=False)
+        history.update({prefix + k: [float(v) for v in vs] for k, vs in fit.history.items()})
+    metrics, pred = {}, None
     if x_test is not None and y_test is not None and len(x_test):
         pred = predict_classes(model, x_test)
         metrics = classification_metrics(y_test, pred, num_classes, minority=minority)
-    return ClassifierResult(model=model, metrics=metrics, history={k: [float(v) for v in vs] for k, vs in fit.history.items()})
+    return ClassifierResult(model=model, metrics=metrics, history=history, predictions=pred)
+
+
+def image_channels_only(augmenter, flag_channels: int, channels: int):
+    """Wrap ``augmenter`` so it sees only the first ``channels - flag_channels`` channels of a batch.
+
+    Args:
+        augmenter: a callable on float32 [B, H, W, C'] batches in [-1, 1] (``training=`` is passed through).
+        flag_channels: trailing channels passed through unchanged, in [0, channels).
+        channels: total channels C of the batches.
+
+    Returns:
+        A callable float32 [B, H, W, C] -> [B, H, W, C] (image channels augmented, flags untouched).
+    """
+    keep = int(channels) - _check_flags(flag_channels, channels)
+
+    def apply(images, training: bool = True):
+        import tensorflow as tf
+
+        out = augmenter(images[..., :keep], training=training)
+        return tf.concat([tf.cast(out, images.dtype), images[..., keep:]], axis=-1)
+
+    return apply
+
+
+def _check_flags(flag_channels, channels: int) -> int:
+    if isinstance(flag_channels, bool) or not isinstance(flag_channels, (int, np.integer)) \
+            or not 0 <= flag_channels < channels:
+        raise TfaugError(f"flag_channels must be an integer in [0, {channels}), got {flag_channels!r}")
+    return int(flag_channels)
 
 
 def predict_classes(model, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -97,7 +182,7 @@ def predict_classes(model, images: np.ndarray, batch_size: int = 512) -> np.ndar
     x = as_float_images(images)
     out = [np.argmax(np.asarray(model(x[i : i + batch_size], training=False)), axis=-1)
            for i in range(0, len(x), batch_size)]
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
+    return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
 
 
 def save_classifier(model, path: str | os.PathLike) -> Path:
@@ -110,14 +195,14 @@ def save_classifier(model, path: str | os.PathLike) -> Path:
     return path
 
 
-def _tqdm_callback(total: int):
+def _tqdm_callback(total: int, desc: str = "train-classifier"):
     """A Keras callback showing a tqdm bar over training batches (keras imported lazily)."""
     import keras
     from tqdm.auto import tqdm
 
     class TqdmSteps(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.bar = tqdm(total=total, desc="train-classifier", unit="step", dynamic_ncols=True)
+            self.bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True)
 
         def on_train_batch_end(self, batch, logs=None):
             self.bar.update(1)

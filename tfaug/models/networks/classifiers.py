@@ -1,4 +1,4 @@
-"""Image classifiers, sized from the image shape: a small VGG-style CNN and LeNet-5.
+"""Image classifiers, sized from the image shape: a small VGG-style CNN and LeNet-5 (also S1's "dynamic LeNet").
 
 Both take float32 images in [-1, 1] and return logits (no softmax) so that losses use
 ``from_logits=True`` and exported models add their own softmax.
@@ -37,31 +37,37 @@ def _small_cnn(x, num_classes: int, width: int, dropout: float):
     return layers.Dense(num_classes, dtype="float32", name="logits")(x)
 
 
-def _lenet5(x, num_classes: int, dropout: float):
-    """LeCun et al. 1998 with 'same' padding; pools only while the smaller side is >= 4 so 8x8 works."""
+def _lenet5(x, num_classes: int, dropout: float, kernel: int, fc1: int, fc2: int):
+    """LeCun et al. 1998 with 'same' padding; pools only while the smaller side is >= 4 so 8x8 works.
+
+    ``kernel``/``fc1``/``fc2`` = 5/120/84 is LeNet-5; S1's dynamic LeNet tunes them.
+    """
     for i, ch in enumerate((6, 16), start=1):
-        x = layers.Conv2D(ch, 5, padding="same", activation="relu", name=f"conv{i}")(x)
+        x = layers.Conv2D(ch, kernel, padding="same", activation="relu", name=f"conv{i}")(x)
         if min(int(x.shape[1]), int(x.shape[2])) >= 4:
             x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(120, activation="relu", name="fc1")(x)
-    x = layers.Dense(84, activation="relu", name="fc2")(x)
+    x = layers.Dense(fc1, activation="relu", name="fc1")(x)
+    x = layers.Dense(fc2, activation="relu", name="fc2")(x)
     if dropout > 0:
         x = layers.Dropout(dropout, name="dropout")(x)
     return layers.Dense(num_classes, dtype="float32", name="logits")(x)
 
 
 def build_classifier(name: str, image_shape: tuple[int, int, int], num_classes: int, width: int = 32,
-                     dropout: float = 0.3) -> keras.Model:
+                     dropout: float = 0.3, *, kernel: int = 5, fc1: int = 120, fc2: int = 84) -> keras.Model:
     """Build an image classifier.
 
     Args:
         name: one of ``CLASSIFIERS``: ``small_cnn`` (conv-BN-ReLU x2 per stage, width doubling per stage up to
             ``4 * width``) or ``lenet5`` (``width`` is ignored).
-        image_shape: ``(H, W, C)``; H, W in [8, 128].
+        image_shape: ``(H, W, C)``; H, W in [8, 128]; any C >= 1 (e.g. C + 1 with a source-flag channel).
         num_classes: number of classes K (>= 1).
         width: base filters of ``small_cnn``.
         dropout: dropout before the last layer, in [0, 1); 0 disables.
+        kernel: ``lenet5`` only: convolution kernel size, odd, >= 1 (S1's dynamic LeNet: 3, 5 or 7).
+        fc1, fc2: ``lenet5`` only: hidden dense widths, >= 1 (LeNet-5: 120 and 84; S1: {128, 256, 512} and
+            {64, 128, 256}). ``small_cnn`` ignores all three.
 
     Returns:
         A functional model: images float32 ``[N, H, W, C]`` in [-1, 1] -> logits float32 ``[N, K]``.
@@ -73,13 +79,17 @@ def build_classifier(name: str, image_shape: tuple[int, int, int], num_classes: 
         raise TfaugError(f"unknown classifier {name!r}; known classifiers: {', '.join(CLASSIFIERS)}")
     if not 0.0 <= dropout < 1.0:
         raise TfaugError(f"dropout must be in [0, 1), got {dropout!r}")
+    if int(kernel) != kernel or kernel < 1 or kernel % 2 != 1:
+        raise TfaugError(f"kernel must be an odd integer >= 1, got {kernel!r}")
+    if int(fc1) != fc1 or int(fc2) != fc2 or fc1 < 1 or fc2 < 1:
+        raise TfaugError(f"fc1 and fc2 must be integers >= 1, got {fc1!r} and {fc2!r}")
     shape = check_image_shape(image_shape)
     num_classes = check_num_classes(num_classes)
     images = keras.Input(shape=shape, dtype="float32", name="images")
     if name == "small_cnn":
         logits = _small_cnn(images, num_classes, width, dropout)
     else:
-        logits = _lenet5(images, num_classes, dropout)
+        logits = _lenet5(images, num_classes, dropout, int(kernel), int(fc1), int(fc2))
     return keras.Model(images, logits, name=name)
 
 

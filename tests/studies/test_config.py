@@ -1,0 +1,116 @@
+"""Study config validation and expansion, and the strategy grammar (no TensorFlow needed)."""
+from pathlib import Path
+
+import pytest
+
+from tfaug.errors import TfaugError
+from tfaug.studies.config import as_dict, describe_cells, expand, load_study, study_from_dict
+from tfaug.studies.strategies import parse_strategy
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _base(**changes):
+    data = {"name": "t", "dataset": "digits", "per_class": [1, 5], "strategies": ["baseline", "classic"]}
+    data.update(changes)
+    return data
+
+
+def test_expansion_order_and_seeds():
+    cfg = study_from_dict(_base(repeats=2, seed=7))
+    cells = expand(cfg)
+    assert len(cells) == 2 * 2 * 2
+    assert [c.key for c in cells[:4]] == [("k=1", "baseline", 0), ("k=1", "classic", 0), ("k=1", "baseline", 1),
+                                          ("k=1", "classic", 1)]
+    assert {c.seed for c in cells} == {7, 8}
+    assert "8 = 2 settings x 2 strategies x 2 repeats" in describe_cells(cfg)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"bogus": 1}, "unknown study key 'bogus'"),
+    ({"strategies": ["baseline", "nope"]}, "unknown strategy block 'nope'"),
+    ({"per_class": [0]}, "per_class must be an integer >= 1"),
+    ({"classifier": {"steps": 10, "epochs": 2}}, "steps or epochs"),
+    ({"classifier": {"depth": 3}}, "unknown ClassifierConfig key(s): depth"),
+    ({"generator": {"model": "stylegan9"}}, "unknown model 'stylegan9'"),
+    ({"generator": {"models": {"bagan": {"widht": 8}}}}, "unknown key 'widht' in generator.models.bagan"),
+    ({"test": {"per_class": 5, "fraction": 0.2}}, "exactly one of per_class"),
+    ({"test": {"fraction": 1.0}}, "below 1"),
+    ({"cv": {"folds": 1}}, "cv.folds must be an integer >= 2"),
+    ({"methods": {"m": 3, "L": 5}}, "must not exceed methods.m"),
+    ({"strategies": ["cdcgan+filter:strictest"]}, "unknown filter 'strictest'"),
+    ({"generator_metrics": ["fid"]}, "unknown generator metric 'fid'"),
+    ({"imbalance": {"minority": 4, "keep": [0.5]}}, "exactly one regime key"),
+    ({"quick": {"repeats": 1, "nonsense": 2}}, "unknown key 'nonsense' in 'quick'"),
+])
+def test_bad_configs_fail_with_one_sentence(changes, message):
+    with pytest.raises(TfaugError) as info:
+        study_from_dict(_base(**changes), quick=True)
+    text = str(info.value)
+    assert message in text and "\n" not in text
+
+
+def test_regimes_and_cross_key_rules():
+    imb = study_from_dict({"dataset": "digits", "imbalance": {"minority": [4], "keep": [0.5, 3]},
+                           "strategies": ["baseline", "bootstrap", "bagan"]})
+    assert [s.name for s in imb.settings] == ["minority=4,keep=0.5", "minority=4,keep=3"]
+    grid = study_from_dict({"dataset": "digits", "grid": {"real": [0, 20], "synthetic": [0, 40]},
+                            "strategies": ["cdcgan"]})
+    assert [s.name for s in grid.settings] == ["real=0,synthetic=40", "real=20,synthetic=0", "real=20,synthetic=40"]
+    with pytest.raises(TfaugError, match="has no generator"):
+        study_from_dict({"dataset": "digits", "grid": {"real": [20], "synthetic": [40]}, "strategies": ["classic"]})
+    with pytest.raises(TfaugError, match="whole count"):
+        study_from_dict({"dataset": "digits", "imbalance": {"minority": 4, "keep": [2.5]}, "strategies": ["baseline"]})
+
+
+def test_generator_overrides_and_epochs():
+    cfg = study_from_dict(_base(generator={"preset": "gan/quick", "steps": 77, "models": {"bagan": {"steps": 5}}},
+                                classifier={"epochs": 2, "batch_size": 10}))
+    assert cfg.generator_config("cdcgan", 3).steps == 77 and cfg.generator_config("cdcgan", 3).seed == 3
+    assert cfg.generator_config("bagan", 0).steps == 5 and cfg.generator_config("bagan", 0).model == "bagan"
+    assert cfg.generator.width == 16  # from the preset
+    assert cfg.classifier_steps(95) == 19 and cfg.classifier_steps(3) == 2  # ceil(2*95/10); batch capped at 3
+    assert as_dict(cfg)["classifier_epochs"] == 2.0
+
+
+def test_quick_overrides_merge_one_level():
+    data = _base(repeats=5, classifier={"steps": 500, "batch_size": 64}, quick={"repeats": 1, "classifier": {"steps": 9}})
+    full, quick = study_from_dict(data), study_from_dict(data, quick=True)
+    assert (full.repeats, full.classifier.steps) == (5, 500)
+    assert (quick.repeats, quick.classifier.steps, quick.classifier.batch_size) == (1, 9, 64)
+
+
+def test_strategy_grammar():
+    s = parse_strategy("cdcgan:0.5+classic:objects")
+    assert (s.generator, s.ratio, s.ratio_given, s.augment) == ("cdcgan", 0.5, True, "classic:objects")
+    assert parse_strategy("bagan").ratio_given is False
+    assert parse_strategy("bootstrap").bootstrap == 4.0 and not parse_strategy("bootstrap").bootstrap_given
+    assert parse_strategy("synthetic-only", default_model="bagan").generator == "bagan"
+    assert parse_strategy("curriculum:cvae").generator == "cvae" and parse_strategy("curriculum:cvae").curriculum
+    f = parse_strategy("cdcgan+filter:consistency:0.9+filter:variance")
+    assert f.filters == ("consistency:0.9", "variance")
+    m = parse_strategy("m3:m=40,mu=0.1")
+    assert m.method == "m3" and m.method_args == {"m": 40, "mu": 0.1}
+    for bad in ("nope", "bootstrap:0.5", "cdcgan:x", "", "m1+classic", "filter:variance", "cdcgan+bagan",
+                "curriculum+source-flag", "m1:q=3", "extra-real+cdcgan", "classic+classic"):
+        with pytest.raises(TfaugError):
+            parse_strategy(bad)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_validate(path):
+    for quick in (False, True):
+        cfg = load_study(path, quick=quick)
+        assert expand(cfg)
+
+
+def test_load_study_file_errors(tmp_path):
+    with pytest.raises(TfaugError, match="does not exist"):
+        load_study(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(TfaugError, match="not valid YAML"):
+        load_study(bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(TfaugError, match="mapping"):
+        load_study(bad)

@@ -1,0 +1,239 @@
+"""What a study cell trains besides its classifier: generators, a judge classifier, an encoder, generator metrics.
+
+:class:`CellResources` implements the ``tfaug.studies.mix.Resources`` protocol for one set of real training
+images (a cell's ``generator_train`` draw, or one cross-validation fold's training originals). Everything it
+trains sees those images only, never a test image:
+
+- ``generator(model)``: the zoo model ``model`` trained with ``cfg.generator_config(model, seed)`` by
+  ``tfaug.training.gan_runner.train_gan`` in ``ROOT/<model>[-fold<i>]``; the run's ``config.json`` records the
+  training indices (``data.train_indices``). A finished run is reused (weights restored, no training), an
+  interrupted one resumed.
+- ``probabilities_fn()``: softmax probabilities of a judge classifier (``cfg.classifier``) trained on the images;
+  ``ROOT/judge[-fold<i>].json`` records its training indices.
+- ``encode_fn()``: the posterior mean of a ``vae`` zoo model (``methods.latent_dim``, ``methods.encoder_steps``)
+  trained on the images, in ``ROOT/encoder-vae[-fold<i>]``.
+- ``generator_metrics(model)``: ``gen_kid``, ``gen_copies``, ``gen_ssim``, ``gen_consistency`` as asked by
+  ``cfg.generator_metrics`` (computed once per generator).
+
+Seeds come from the ``seed`` given at construction (derived by the runner from the study seed, the repeat and
+the fold), never from what ran before in the process.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tfaug.errors import TfaugError
+from tfaug.utils.io import read_json, write_json
+
+GEN_METRIC_SEED = 9_000_000  # generator-metric samples use seeds apart from the training mixes'
+MAX_METRIC_SAMPLES = 500
+MAX_HELDOUT = 1000
+
+
+class CellResources:
+    """Generators, judge and encoder trained on one set of real images (see the module docstring).
+
+    Args:
+        cfg: the study (``StudyConfig``).
+        images: uint8 [N, H, W, C] real training images (the only images anything here trains on).
+        labels: int [N] their class ids in [0, K).
+        indices: int [N] their dataset indices (recorded in run directories for audit).
+        class_names: K class names.
+        root: directory of this draw's runs (``OUT/generators/<scope>/r<repeat>``).
+        seed: seed of everything trained here (>= 0).
+        suffix: run-name suffix (``""`` or ``"-fold<i>"``).
+        heldout: optional uint8 real images the generators never saw (the copy threshold of ``gen_copies``).
+        info: extra facts recorded in each run's ``data_info``.
+        progress: show training progress bars.
+    """
+
+    def __init__(self, cfg, *, images, labels, indices, class_names, root, seed: int, suffix: str = "",
+                 heldout=None, info: dict | None = None, progress: bool = False):
+        self.cfg, self.images, self.labels = cfg, np.asarray(images), np.asarray(labels, np.int32)
+        self.indices = np.asarray(indices, np.int64)
+        self.class_names, self.root, self.seed, self.suffix = list(class_names), Path(root), int(seed), suffix
+        self.heldout, self.info, self.progress = heldout, dict(info or {}), progress
+        self.seconds = 0.0  # time spent training here (generators, judge, encoder)
+        self._models: dict[str, object] = {}
+        self._judge = None
+        self._encoder = None
+        self._metrics: dict[str, dict] = {}
+
+    # -- Resources protocol ---------------------------------------------------------------------------------
+    def generator(self, model: str):
+        """The zoo model ``model`` (in memory; ``sample(class_ids, seeds)``) trained on this draw only."""
+        if model not in self._models:
+            cfg = self.cfg.generator_config(model, self.seed)
+            self._models[model] = self._train(model, cfg, f"{model}{self.suffix}", "generator")
+        return self._models[model]
+
+    def probabilities_fn(self):
+        """images float32 [-1, 1] [n, H, W, C] -> softmax probabilities float32 [n, K] of the judge classifier."""
+        if self._judge is None:
+            self._judge = self._train_judge()
+        model = self._judge
+
+        def probabilities(x):
+            import tensorflow as tf
+
+            x = np.asarray(x, np.float32)
+            out = [tf.nn.softmax(model(x[i:i + 512], training=False)).numpy() for i in range(0, len(x), 512)]
+            return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
+
+        return probabilities
+
+    def encode_fn(self):
+        """images float32 [-1, 1] [n, H, W, C] -> posterior means float32 [n, latent_dim] of a VAE."""
+        if self._encoder is None:
+            m = self.cfg.methods
+            cfg = dataclasses.replace(self.cfg.generator_config("vae", self.seed), z_dim=int(m["latent_dim"]),
+                                      steps=int(m["encoder_steps"]))
+            self._encoder = self._train("vae", cfg, f"encoder-vae{self.suffix}", "encoder")
+        vae = self._encoder
+        return lambda x: vae.encode(np.asarray(x, np.float32))
+
+    # -- generator metrics ---------------------------------------------------------------------------------
+    def generator_metrics(self, model: str) -> dict:
+        """``gen_*`` values of generator ``model`` (those listed in ``cfg.generator_metrics``), cached."""
+        if model not in self._metrics:
+            self._metrics[model] = self._compute_metrics(model)
+        return dict(self._metrics[model])
+
+    def _compute_metrics(self, model: str) -> dict:
+        from tfaug.utils.images import to_float
+
+        names = self.cfg.generator_metrics
+        if not names:
+            return {}
+        gen = self.generator(model)
+        real = to_float(self.images) if self.images.dtype == np.uint8 else self.images.astype(np.float32)
+        n = min(MAX_METRIC_SAMPLES, 10 * len(real))
+        ids = np.resize(self.labels, n).astype(np.int32)  # the training set's class balance
+        fake = gen.sample(ids, np.arange(GEN_METRIC_SEED, GEN_METRIC_SEED + n, dtype=np.int64))
+        out = {}
+        if "kid" in names:
+            from tfaug.utils.kid import pixel_kid
+
+            out["gen_kid"] = float(pixel_kid(real, fake)) if len(real) >= 2 else float("nan")
+        if "copies" in names:
+            out["gen_copies"] = self._copies(real, fake)
+        if "ssim" in names:
+            from tfaug.metrics.diversity import pairwise_ssim
+
+            mean = pairwise_ssim(fake, ids, seed=self.seed)["mean"]
+            out["gen_ssim"] = float("nan") if mean is None else float(mean)
+        if "consistency" in names:
+            probs = self.probabilities_fn()(fake)
+            out["gen_consistency"] = float(np.mean(np.argmax(probs, axis=-1) == ids))
+        return out
+
+    def _copies(self, real: np.ndarray, fake: np.ndarray) -> float:
+        """Share of generated images nearer (pixels) to a training image than most held-out real images are."""
+        from tfaug.metrics.memorisation import memorisation
+        from tfaug.utils.images import to_float
+
+        flat = lambda x: x.reshape(len(x), -1)  # noqa: E731
+        held = self.heldout
+        if held is not None and len(held):
+            if len(held) > MAX_HELDOUT:
+                rng = np.random.default_rng(self.seed)
+                held = held[np.sort(rng.choice(len(held), MAX_HELDOUT, replace=False))]
+            held = to_float(held) if held.dtype == np.uint8 else np.asarray(held, np.float32)
+            return float(memorisation(flat(fake), flat(real), flat(held))["share_copies"])
+        if len(real) < 2:
+            return float("nan")
+        # No held-out pool: the threshold comes from distances between distinct training images.
+        res = memorisation(flat(fake), flat(real), flat(real), gen_pixels=fake, train_pixels=real)
+        return float(res["share_copies_pixel"])
+
+    # -- training ---------------------------------------------------------------------------------------
+    def _train(self, model: str, cfg, name: str, role: str):
+        """Train (or reuse / resume) ``model`` in ``root/name``; returns the in-memory zoo model."""
+        from tfaug.training.gan_runner import restore_checkpoint, train_gan
+        from tfaug.utils import rundir as rd
+
+        run_dir = self.root / name
+        t0 = time.perf_counter()
+        exists = (run_dir / rd.CONFIG).exists()
+        if exists:
+            stored = rd.read_run_config(run_dir)
+            recorded = stored.get("data", {}).get("train_indices")
+            if recorded is not None and list(recorded) != self.indices.tolist():
+                raise TfaugError(f"{run_dir} was trained on other images than this cell's draw; "
+                                 "pass another --out or delete that run directory")
+            state = rd.read_state(run_dir)
+            if state is not None and state.get("finished"):
+                from tfaug.config import GANConfig
+                from tfaug.models.zoo import build_model
+
+                import keras
+
+                done_cfg = GANConfig(**stored["gan"])
+                keras.utils.set_random_seed(done_cfg.seed)
+                built = build_model(done_cfg.model, tuple(self.images.shape[1:]), len(self.class_names), done_cfg)
+                restore_checkpoint(built, run_dir)
+                self.seconds += time.perf_counter() - t0
+                return built
+        info = {**self.info, "role": role, "model": model, "train_indices": self.indices.tolist()}
+        run = train_gan(self.images, self.labels, class_names=self.class_names, cfg=cfg, out=run_dir,
+                        data_info=info, resume=exists, progress=self.progress)
+        self.seconds += time.perf_counter() - t0
+        return run.model
+
+    def _train_judge(self):
+        from tfaug.training.classifier import train_classifier
+
+        t0 = time.perf_counter()
+        cfg = dataclasses.replace(self.cfg.classifier, seed=self.seed,
+                                  steps=self.cfg.classifier_steps(len(self.images)))
+        res = train_classifier(self.images, self.labels, num_classes=len(self.class_names), cfg=cfg)
+        path = self.root / f"judge{self.suffix}.json"
+        record = {**self.info, "role": "judge", "train_indices": self.indices.tolist(), "steps": cfg.steps}
+        if not path.exists() or read_json(path) != record:
+            write_json(path, record)
+        self.seconds += time.perf_counter() - t0
+        return res.model
+
+
+def save_sample_grid(generator, path, class_names, image_shape, title: str) -> Path:
+    """One row per class (at most 20), seeds 0-9, from ``generator.sample`` (float32 [-1, 1]); returns the path."""
+    from tfaug.utils.images import save_class_grid, to_uint8
+
+    k = min(len(class_names), 20)
+    ids = np.repeat(np.arange(k, dtype=np.int32), 10)
+    seeds = np.tile(np.arange(10, dtype=np.int64), k)
+    imgs = to_uint8(generator.sample(ids, seeds)).reshape(k, 10, *image_shape)
+    save_class_grid(path, list(imgs), list(class_names)[:k], title=title)
+    return Path(path)
+
+
+def sample_grids(cfg, out: Path, class_names, image_shape) -> dict:
+    """``OUT/samples/<scope>_<model>.png`` for every finished generator of repeat 0 (not CV folds, not encoders).
+
+    Returns:
+        ``{"<scope> / <model>": path relative to out}`` for the report; existing grids are kept (they are
+        deterministic).
+    """
+    grids = {}
+    scopes = ["grid"] if cfg.settings[0].kind == "grid" else [s.name for s in cfg.settings]
+    for scope in scopes:
+        root = out / "generators" / scope / "r0"
+        if not root.is_dir():
+            continue
+        for run in sorted(root.iterdir()):
+            if "-fold" in run.name or run.name.startswith("encoder") or not run.is_dir():
+                continue
+            if not (run / "checkpoints" / "generator.keras").exists():
+                continue
+            path = out / "samples" / f"{scope}_{run.name}.png"
+            if not path.exists():
+                from tfaug.synthesis.loader import load_generator
+
+                save_sample_grid(load_generator(run), path, class_names, image_shape,
+                                 title=f"{run.name} samples ({scope}, repeat 0), seeds 0-9")
+            grids[f"{scope} / {run.name}"] = str(path.relative_to(out))
+    return grids
