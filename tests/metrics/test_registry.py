@@ -61,7 +61,8 @@ def test_degraded_generators_rank_worse_than_real_digits(scores, bad):
     if bad == "collapsed":
         assert worse["recall"] < real["recall"] and worse["coverage"] < real["coverage"]
         assert worse["diversity"]["ssim"] == pytest.approx(1.0) and real["diversity"]["ssim"] < 0.9
-        assert worse["diversity"]["feature"] == 0.0 < real["diversity"]["feature"]
+        # identical images: zero up to float rounding of the extractor (batch position can change the last bits)
+        assert worse["diversity"]["feature"] < 1e-5 * real["diversity"]["feature"]
     else:
         assert worse["precision"] < real["precision"] and worse["density"] < real["density"]
         assert worse["consistency"] < real["consistency"] and worse["is"]["mean"] < real["is"]["mean"]

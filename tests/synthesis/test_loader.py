@@ -83,10 +83,11 @@ def test_batching_does_not_change_images(dirs):
     cls, seeds = np.arange(7) % K, np.arange(7) * 3
     big = KerasGenerator(dirs.model, Z_DIM, num_classes=K)
     small = KerasGenerator(dirs.model, Z_DIM, num_classes=K, batch_size=3)
-    np.testing.assert_array_equal(big.sample(cls, seeds), small.sample(cls, seeds))
+    # Equal up to float rounding: oneDNN may pick other kernels for other batch sizes (seen on CPUs without AVX-512).
+    np.testing.assert_allclose(big.sample(cls, seeds), small.sample(cls, seeds), rtol=0, atol=1e-5)
     path = dirs.model_base / "1"
-    np.testing.assert_array_equal(SavedModelGenerator(path).sample(cls, seeds),
-                                  SavedModelGenerator(path, batch_size=2).sample(cls, seeds))
+    np.testing.assert_allclose(SavedModelGenerator(path).sample(cls, seeds),
+                               SavedModelGenerator(path, batch_size=2).sample(cls, seeds), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("cls, seeds, match", [

@@ -163,5 +163,5 @@ class GrpcServer:
 
     def stop(self, grace: float = 1.0) -> None:
         if self._server is not None:
-            self._server.stop(grace).wait()
+            self._server.stop(grace).wait(timeout=grace + 5)  # bounded: shutdown must never hang
             self._server = None

@@ -190,7 +190,8 @@ class ModelStore:
         """Stop polling and unload every version."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=60)
+            # The poller is a daemon thread: do not let a slow load hold up shutdown for long.
+            self._thread.join(timeout=10)
             self._thread = None
         with self._lock:
             states, self._models = list(self._models.values()), {}
