@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean studies-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,7 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs saved_models .pytest_cache
+
+## make studies-quick: every shipped study config with --quick (the S configs need ../shared/data/mnist10k.npz)
+studies-quick: $(STAMP)
+	for c in configs/*.yaml; do $(BIN)/tfaug study $$c --quick --no-progress --out runs/quick/$$(basename $$c .yaml) || exit 1; done

@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study", action="append", required=True, metavar="KEY=RUN_DIR",
                         help="a study run directory (repeatable; sections follow this order)")
     parser.add_argument("--out", default="docs/RESULTS.md", help="the Markdown file to write (default %(default)s)")
+    parser.add_argument("--preface", metavar="FILE.md", help="Markdown inserted after the header (how the runs were made)")
     args = parser.parse_args(argv)
     from tfaug.errors import TfaugError
     from tfaug.studies.report import results_document
@@ -39,7 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = " ".join(["python scripts/results_doc.py", *map(shlex.quote, argv)])
     try:
-        path = results_document(_pairs(args.study), args.out, command=command)
+        preface = None
+        if args.preface:
+            try:
+                with open(args.preface, encoding="utf-8") as f:
+                    preface = f.read()
+            except OSError as e:
+                raise TfaugError(f"cannot read --preface {args.preface}: {e.strerror}") from None
+        path = results_document(_pairs(args.study), args.out, command=command, preface=preface)
     except TfaugError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

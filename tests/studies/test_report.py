@@ -190,5 +190,11 @@ def test_results_doc_script(tmp_path, capsys):
     out = tmp_path / "docs" / "RESULTS.md"
     assert script.main(["--study", f"s5={run}", "--out", str(out)]) == 0
     assert "## s5 — toy" in out.read_text()
+    preface = tmp_path / "preface.md"
+    preface.write_text("Runs made two at a time.\n")
+    assert script.main(["--study", f"s5={run}", "--out", str(out), "--preface", str(preface)]) == 0
+    text = out.read_text()
+    assert text.index("Runs made two at a time.") < text.index("## s5 — toy")
+    assert script.main(["--study", f"s5={run}", "--out", str(out), "--preface", str(tmp_path / "nope.md")]) == 2
     assert script.main(["--study", str(run), "--out", str(out)]) == 2
     assert "KEY=RUN_DIR" in capsys.readouterr().err

@@ -86,3 +86,18 @@ def test_help_lists_study_without_importing_tensorflow():
             "print('tensorflow' in sys.modules)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "False"
+
+
+def test_shipped_quickstart_runs_quick_through_the_cli(tmp_path, capsys):
+    """The README's first study command, as a user types it (``--quick``): rows, summary and plots on disk."""
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "quickstart.yaml"
+    out = tmp_path / "quickstart"
+    assert main(["study", str(config), "--out", str(out), "--quick", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["strategy"] for r in rows) == ["baseline", "cdcgan", "classic"]
+    assert all(0.0 <= r["accuracy"] <= 1.0 and r["setting"] == "k=5" for r in rows)
+    assert (out / "summary.md").exists() and (out / "accuracy.png").stat().st_size > 0
+    assert "summary.md" in printed

@@ -306,7 +306,7 @@ def write_study_report(out: str | os.PathLike, *, name: str, dataset: str, rows:
 
 
 def results_document(studies: Mapping[str, str | os.PathLike], out: str | os.PathLike, *,
-                     command: str | None = None) -> Path:
+                     command: str | None = None, preface: str | None = None) -> Path:
     """Write one Markdown document (``docs/RESULTS.md``) from finished study directories, atomically.
 
     Args:
@@ -316,6 +316,7 @@ def results_document(studies: Mapping[str, str | os.PathLike], out: str | os.Pat
         out: the document; its figures go to ``<out dir>/results/<key>/`` (regenerated from the rows; the run's
             own pngs are copied there too) and are linked relatively.
         command: the command that regenerates the document (shown at the top).
+        preface: Markdown placed after the header (how the runs were made, what they show).
 
     Raises:
         TfaugError: a run directory lacks ``study.json`` or results.
@@ -326,6 +327,8 @@ def results_document(studies: Mapping[str, str | os.PathLike], out: str | os.Pat
              "is a mean ± 95% CI over repeats (Student t), beside the published number where the study gives one.", ""]
     if command:
         parts += ["Regenerate with:", "", "```", command, "```", ""]
+    if preface:
+        parts += [preface.strip(), ""]
     for key, run in studies.items():
         parts.append(_study_section(str(key), Path(run), out.parent))
     return atomic_write_text(out, "\n".join(parts))
@@ -372,8 +375,10 @@ def _study_section(key: str, run: Path, docs: Path) -> str:
 
 
 def _machine(m) -> str:
-    if isinstance(m, dict):  # the runner's {"platform", "cpu_count", "tensorflow", "python"}
-        bits = [m.get("platform"), f"{m['cpu_count']} CPU cores" if m.get("cpu_count") else None,
+    if isinstance(m, dict):  # the runner's {"platform", "cpu", "cpu_count", "threads", "tensorflow", "python"}
+        threads = ", ".join(f"{k}={v}" for k, v in (m.get("threads") or {}).items())
+        bits = [m.get("platform"), m.get("cpu"), f"{m['cpu_count']} CPU cores" if m.get("cpu_count") else None,
+                threads or None,
                 f"TensorFlow {m['tensorflow']}" if m.get("tensorflow") else None,
                 f"Python {m['python']}" if m.get("python") else None]
         return ", ".join(b for b in bits if b) or "n/s"

@@ -402,8 +402,24 @@ def _write_timing(out: Path, seconds: float, command: str | None) -> None:
 
     write_json(path, {"wall_seconds": round(float(old.get("wall_seconds", 0.0)) + seconds, 2),
                       "command": command or " ".join(["tfaug", *sys.argv[1:]]),
-                      "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                      "machine": {"platform": platform.platform(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+                                  "threads": {k: os.environ[k] for k in THREAD_ENV if k in os.environ},
                                   "tensorflow": tf.__version__, "python": platform.python_version()}})
+
+
+THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (Linux), else the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def _bar(enabled: bool, total: int, initial: int):
