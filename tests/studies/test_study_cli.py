@@ -101,3 +101,16 @@ def test_shipped_quickstart_runs_quick_through_the_cli(tmp_path, capsys):
     assert all(0.0 <= r["accuracy"] <= 1.0 and r["setting"] == "k=5" for r in rows)
     assert (out / "summary.md").exists() and (out / "accuracy.png").stat().st_size > 0
     assert "summary.md" in printed
+
+
+def test_sigterm_becomes_a_clean_interrupt_while_a_study_runs():
+    import os
+    import signal
+
+    from tfaug.studies.cli import sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with sigterm_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is before  # restored afterwards

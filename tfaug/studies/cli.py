@@ -1,6 +1,9 @@
 """The ``tfaug study`` subcommand (no TensorFlow import at module level, so ``tfaug --help`` stays instant)."""
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from pathlib import Path
 
 
@@ -28,7 +31,8 @@ def study(args) -> int:
     from tfaug.studies.runner import run_study
 
     command = " ".join(["tfaug study", str(args.config), "--out", str(args.out)] + (["--quick"] if args.quick else []))
-    res = run_study(cfg, args.out, data_dir=args.data_dir, progress=not args.no_progress, command=command)
+    with sigterm_as_interrupt():
+        res = run_study(cfg, args.out, data_dir=args.data_dir, progress=not args.no_progress, command=command)
     summary_md = res.out / "summary.md"
     if summary_md.exists():
         print(summary_md.read_text(encoding="utf-8").rstrip())
@@ -42,3 +46,22 @@ def _done_cells(out: Path, cells) -> int:
     keys = {c.key for c in cells}
     return len({(r.get("setting"), r.get("strategy"), r.get("repeat")) for r in read_jsonl(out / "results.jsonl")}
                & keys)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Treat SIGTERM like Ctrl-C while a study runs, so ``kill`` (or a batch scheduler) stops it the same clean way:
+    finished cells are already in results.jsonl, and timing.json is written. Background jobs started from scripts
+    ignore SIGINT, so SIGTERM is how they are stopped. Only the main thread can install handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
