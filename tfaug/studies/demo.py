@@ -14,8 +14,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from tfaug.config import ClassifierConfig, GANConfig, to_dict
 from tfaug.errors import TfaugError
 from tfaug.utils.io import append_jsonl, atomic_write_text, read_json, read_jsonl, write_json
@@ -180,15 +178,12 @@ def _sample_grid(cfg, ds, out, generators) -> None:
     run_dir = _gan_dir(out, 0)
     if not (run_dir / "checkpoints" / "generator.keras").exists():
         return
+    from tfaug.studies.resources import save_sample_grid
     from tfaug.synthesis.loader import load_generator
-    from tfaug.utils.images import save_class_grid, to_uint8
 
     gen = generators.get(0) or load_generator(run_dir)
-    k = min(ds.num_classes, 20)
-    ids = np.repeat(np.arange(k, dtype=np.int32), 10)
-    seeds = np.tile(np.arange(10, dtype=np.int64), k)
-    imgs = to_uint8(gen.sample(ids, seeds)).reshape(k, 10, *ds.image_shape)
-    save_class_grid(out / "samples.png", list(imgs), ds.class_names[:k], title="cDCGAN samples (repeat 0), seeds 0-9")
+    save_sample_grid(gen, out / "samples.png", ds.class_names, ds.image_shape,
+                     title="cDCGAN samples (repeat 0), seeds 0-9")
 
 
 def _previous_export(out: Path, saved_models: str, name: str) -> Path | None:
