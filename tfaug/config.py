@@ -137,6 +137,41 @@ class ClassifierConfig:
         _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
 
 
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How a run uses the machine(s); never changes what is trained, only where and at which precision.
+
+    Attributes:
+        strategy: ``default`` (one device), ``mirrored`` (``tf.distribute.MirroredStrategy`` over this machine's
+            GPUs, or over ``devices`` logical CPU devices when there is no GPU) or ``multiworker``
+            (``tf.distribute.MultiWorkerMirroredStrategy``; the cluster comes from the ``TF_CONFIG`` environment
+            variable, one process per worker).
+        devices: ``mirrored`` only: number of replicas, >= 0; 0 means every GPU, or 2 logical CPU devices on a
+            machine without GPU (CPU devices are for testing: they share the same cores).
+        mixed_precision: train under the ``mixed_float16`` Keras policy (float16 compute, float32 variables and
+            outputs, loss scaling on every optimizer). For GPUs; correct but slow on a CPU.
+        jit_compile: compile training steps with XLA (``jit_compile=True``).
+    """
+
+    strategy: str = "default"
+    devices: int = 0
+    mixed_precision: bool = False
+    jit_compile: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self.strategy in STRATEGIES, f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+        _check(isinstance(self.devices, int) and self.devices >= 0, "devices must be an integer >= 0")
+        _check(self.devices == 0 or self.strategy == "mirrored", "devices is a setting of the mirrored strategy only")
+
+    @property
+    def distributed(self) -> bool:
+        """True for ``mirrored`` and ``multiworker``."""
+        return self.strategy != "default"
+
+
 PRESETS: dict[str, Any] = {
     # GAN presets: "quick" is for tests and smoke runs, "digits" is the demo's, "mnist" for 28x28 data.
     "gan/quick": GANConfig(steps=150, batch_size=32, width=16, sample_every=0, checkpoint_every=0),
@@ -200,5 +235,5 @@ def from_yaml(cls: type[T], text: str) -> T:
     return from_dict(cls, yaml.safe_load(text) or {})
 
 
-__all__ = ["GANConfig", "ClassifierConfig", "PRESETS", "preset", "to_dict", "from_dict", "replace",
+__all__ = ["GANConfig", "ClassifierConfig", "RuntimeConfig", "STRATEGIES", "PRESETS", "preset", "to_dict", "from_dict", "replace",
            "to_json", "from_json", "to_yaml", "from_yaml"]
