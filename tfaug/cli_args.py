@@ -93,3 +93,31 @@ def add_data_args(p: argparse.ArgumentParser, default: str | None = None, subset
     p.add_argument("--keep", type=keep_value, help="with --minority: fraction (0, 1] or count of it to keep")
     p.add_argument("--test-fraction", type=unit_fraction, default=0.3,
                    help="share of every class held out as real test data before drawing (default 0.3)")
+
+
+def add_runtime_args(p: argparse.ArgumentParser) -> None:
+    """``--strategy``, ``--devices``, ``--mixed-precision``, ``--xla`` (a ``tfaug.config.RuntimeConfig``)."""
+    from tfaug.config import STRATEGIES
+
+    g = p.add_argument_group("runtime (where training runs; see README 'Several GPUs and machines')")
+    g.add_argument("--strategy", choices=STRATEGIES, default=None,
+                   help="tf.distribute strategy: default (one device), mirrored (this machine's GPUs, or logical "
+                        "CPU devices), multiworker (cluster from TF_CONFIG)")
+    g.add_argument("--devices", type=non_negative_int, default=None,
+                   help="mirrored only: replicas (0 = every GPU, or 2 logical CPU devices without GPU)")
+    g.add_argument("--mixed-precision", action="store_true", default=None,
+                   help="mixed_float16 compute with loss scaling (for GPUs)")
+    g.add_argument("--xla", action="store_true", default=None, help="compile training steps with XLA")
+
+
+def runtime_from_args(args: argparse.Namespace, base=None):
+    """The ``RuntimeConfig`` of ``base`` (default: ``RuntimeConfig()``) with the flags of
+    :func:`add_runtime_args` that were given applied; raises ``TfaugError`` on a bad combination."""
+    import dataclasses
+
+    from tfaug.config import RuntimeConfig
+
+    base = base or RuntimeConfig()
+    changes = {"strategy": getattr(args, "strategy", None), "devices": getattr(args, "devices", None),
+               "mixed_precision": getattr(args, "mixed_precision", None), "jit_compile": getattr(args, "xla", None)}
+    return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})

@@ -32,6 +32,10 @@ A study file (see README "Studies") has these top-level keys; any other key is a
 - ``cv``          optional ``{folds: K >= 2, group_aware: true|false}``: K-fold cross-validation on the training
                   side of each cell as well as the external test (``cv_accuracy``); ``group_aware: false`` is the
                   naive protocol (folds split the enriched set, so copies of one source cross folds: S1's leak).
+- ``runtime``     optional ``RuntimeConfig`` fields (``strategy: default|mirrored|multiworker``, ``devices``,
+                  ``mixed_precision``, ``jit_compile``) for every generator and classifier of the study; where the
+                  study runs, not what it computes, so it is not part of ``study.json`` and a study may resume
+                  under another runtime. ``tfaug study --strategy ...`` overrides it.
 - ``quick``       overrides (same keys, merged one level deep) applied by ``tfaug study --quick``.
 """
 from __future__ import annotations
@@ -42,11 +46,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfaug.config import ClassifierConfig, GANConfig
+from tfaug.config import ClassifierConfig, GANConfig, RuntimeConfig, from_dict
 from tfaug.errors import TfaugError
 
 KEYS = ("name", "dataset", "test", "per_class", "imbalance", "grid", "strategies", "classifier", "generator",
-        "filters", "methods", "generator_metrics", "repeats", "seed", "cv", "quick")
+        "filters", "methods", "generator_metrics", "repeats", "seed", "cv", "runtime", "quick")
 REGIMES = ("per_class", "imbalance", "grid")
 GENERATOR_METRICS = ("kid", "copies", "ssim", "consistency")
 METHOD_DEFAULTS = {"m": 50, "L": 5, "N": 3, "mu": 0.05, "model": "gan-bank", "encoder_steps": 600, "latent_dim": 16}
@@ -110,6 +114,7 @@ class StudyConfig:
     seed: int
     cv: dict | None
     raw: dict = field(default_factory=dict, compare=False)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig, compare=False)
 
     def generator_config(self, model: str, seed: int) -> GANConfig:
         """The GAN config for ``model`` in a repeat with ``seed`` (per-model overrides applied)."""
@@ -156,7 +161,7 @@ def study_from_dict(data: dict, quick: bool = False) -> StudyConfig:
         raise TfaugError(f"unknown study key {unknown[0]!r}; known keys: {', '.join(KEYS)}")
     if quick:
         data = _merge(data, _mapping(data.get("quick") or {}, "quick"))
-    raw = {k: v for k, v in data.items() if k != "quick"}
+    raw = {k: v for k, v in data.items() if k not in ("quick", "runtime")}
     for key in ("dataset", "strategies"):
         if key not in data:
             raise TfaugError(f"study key {key!r} is required")
@@ -180,7 +185,7 @@ def study_from_dict(data: dict, quick: bool = False) -> StudyConfig:
         settings=settings, strategies=strategies, classifier=clf, classifier_epochs=epochs, generator=gen,
         generator_overrides=overrides, filters=filters, methods=methods, generator_metrics=gm,
         repeats=_int(data.get("repeats", 3), "repeats", 1), seed=_int(data.get("seed", 0), "seed", 0),
-        cv=_cv(data.get("cv")), raw=raw)
+        cv=_cv(data.get("cv")), raw=raw, runtime=_runtime(data.get("runtime")))
     _check_strategies(cfg)
     return cfg
 
@@ -238,6 +243,15 @@ def _str_list(value, key: str) -> list[str]:
     if not all(isinstance(v, str) and v.strip() for v in values):
         raise TfaugError(f"{key} must be a list of non-empty texts")
     return [v.strip() for v in values]
+
+
+def _runtime(value) -> RuntimeConfig:
+    if value is None:
+        return RuntimeConfig()
+    try:
+        return from_dict(RuntimeConfig, _mapping(value, "runtime"))
+    except TfaugError as e:
+        raise TfaugError(f"runtime: {e}") from None
 
 
 def _dataset(value) -> tuple[str, int | None]:
