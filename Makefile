@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean studies-quick
+.PHONY: demo test install clean studies-quick bench-install bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,14 @@ clean:
 ## make studies-quick: every shipped study config with --quick (the S configs need ../shared/data/mnist10k.npz)
 studies-quick: $(STAMP)
 	for c in configs/*.yaml; do $(BIN)/tfaug study $$c --quick --no-progress --out runs/quick/$$(basename $$c .yaml) || exit 1; done
+
+## make bench-install: PyTorch's CPU build, for benchmarks/train_throughput.py (benchmarks only, not a dependency)
+bench-install: $(STAMP)
+	$(BIN)/python -m pip install torch --index-url https://download.pytorch.org/whl/cpu
+
+## make bench: training and generation throughput on this machine (run it idle; ~10 min), results in benchmarks/results/
+bench: $(STAMP)
+	$(BIN)/python benchmarks/train_throughput.py --out benchmarks/results/train_throughput.md
+	$(BIN)/python benchmarks/train_throughput.py --threads 1 --out benchmarks/results/train_throughput_1thread.md
+	$(BIN)/python benchmarks/train_throughput.py --onednn off --out benchmarks/results/train_throughput_onednn_off.md
+	$(BIN)/python benchmarks/generation_throughput.py --out benchmarks/results/generation_throughput.md

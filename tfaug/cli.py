@@ -12,8 +12,8 @@ import sys
 import warnings
 
 from tfaug import __version__
-from tfaug.cli_args import (add_data_args, key_value, non_negative_float, non_negative_int, positive_float, positive_int,
-                            unit_fraction)
+from tfaug.cli_args import (add_data_args, add_runtime_args, key_value, non_negative_float, non_negative_int,
+                            positive_float, positive_int, unit_fraction)
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, help="run directory")
     g.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     g.add_argument("--no-progress", action="store_true")
+    add_runtime_args(g)
     g.set_defaults(func="tfaug.commands:train_gan")
 
     s = sub.add_parser("generate", help="write N images of one class from a run directory or SavedModel")
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="run directory")
     c.add_argument("--export", metavar="NAME", help="also export the classifier to saved_models/NAME")
     c.add_argument("--no-progress", action="store_true")
+    add_runtime_args(c)
     c.set_defaults(func="tfaug.commands:train_classifier")
 
     import importlib

@@ -3,11 +3,28 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 
 from tfaug.errors import TfaugError
+
+
+def _runtime(args):
+    """The run's ``RuntimeConfig`` from the runtime flags, checked, with its devices made before any TensorFlow
+    work (a mirrored run on a CPU splits it into logical devices, which TensorFlow allows only before it starts)."""
+    from tfaug.cli_args import runtime_from_args
+    from tfaug.training.distribute import configure_devices, is_chief
+
+    runtime = runtime_from_args(args)
+    if runtime.strategy == "multiworker":
+        if not os.environ.get("TF_CONFIG"):
+            raise TfaugError("--strategy multiworker needs the TF_CONFIG environment variable (the cluster's "
+                             "addresses and this worker's task); see the README, 'Several GPUs and machines'")
+        is_chief()  # parses TF_CONFIG: malformed JSON is an error now, not after the data is loaded
+    configure_devices(runtime)
+    return runtime
 
 
 def _load_split(args):
@@ -58,6 +75,7 @@ def train_gan(args) -> int:
     from tfaug.config import GANConfig, preset, replace
     from tfaug.training.gan_runner import train_gan as run
 
+    runtime = _runtime(args)
     ds, split = _load_split(args)
     cfg = preset(args.preset) if args.preset else GANConfig()
     n = len(split.train)
@@ -79,7 +97,7 @@ def train_gan(args) -> int:
                   r1=getattr(args, "r1", None), ema_decay=getattr(args, "ema_decay", None),
                   best_every=getattr(args, "best_every", None))
     run_ = run(ds.images[split.train], ds.labels[split.train], class_names=ds.class_names, cfg=cfg, out=args.out,
-               data_info=_data_info(args, split), resume=args.resume, progress=not args.no_progress)
+               data_info=_data_info(args, split), resume=args.resume, progress=not args.no_progress, runtime=runtime)
     last = run_.history[-1] if run_.history else {}
     losses = ", ".join(f"{k} {v:.3f}" for k, v in last.items() if k not in ("step", "time_s"))
     print(f"trained {cfg.model} on {n} images for {run_.step} steps -> {run_.run_dir}" + (f" ({losses})" if losses else ""))
@@ -118,10 +136,12 @@ def export(args) -> int:
 
 def train_classifier(args) -> int:
     from tfaug.config import ClassifierConfig
-    from tfaug.studies.strategies import Strategy, build_mix, parse_strategy
+    from tfaug.studies.strategies import build_mix, parse_strategy
     from tfaug.training.classifier import save_classifier, train_classifier as run
+    from tfaug.training.distribute import is_chief
     from tfaug.utils.io import write_json
 
+    runtime = _runtime(args)
     ds, split = _load_split(args)
     base = parse_strategy(args.augment if args.augment != "none" else "baseline")
     generator = None
@@ -133,13 +153,17 @@ def train_classifier(args) -> int:
                     generator_fn=(lambda: generator) if generator else None)
     cfg = ClassifierConfig(name=args.classifier, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
     res = run(mix.images, mix.labels, num_classes=ds.num_classes, cfg=cfg, x_test=ds.images[split.test],
-              y_test=ds.labels[split.test], augment=mix.augment, minority=args.minority, progress=not args.no_progress)
+              y_test=ds.labels[split.test], augment=mix.augment, minority=args.minority, progress=not args.no_progress,
+              runtime=runtime)
+    if not is_chief():  # every worker of a cluster trains the same model; only the chief writes it
+        print(f"worker done: accuracy {res.metrics['accuracy']:.4f}; the chief writes {out}")
+        return 0
     write_json(out / "config.json", {"kind": "classifier", "classifier": dataclasses.asdict(cfg),
                                      "data": {**_data_info(args, split), "class_names": list(ds.class_names),
                                               "image_shape": list(ds.image_shape)},
                                      "augment": args.augment, "synthetic": args.synthetic, "ratio": args.ratio,
                                      "n_real": mix.n_real, "n_duplicates": mix.n_duplicates,
-                                     "n_synthetic": mix.n_synthetic})
+                                     "n_synthetic": mix.n_synthetic, "runtime": dataclasses.asdict(runtime)})
     write_json(out / "metrics.json", res.metrics)
     save_classifier(res.model, out / "classifier.keras")
     m = res.metrics

@@ -27,7 +27,7 @@ import keras
 import tensorflow as tf
 
 from tfaug.errors import TfaugError
-from tfaug.models.base import AdversarialModel
+from tfaug.models.base import AdversarialModel, scaled_gradients
 from tfaug.models.losses import (auxiliary_class_loss, d_loss_nonsaturating, g_loss_nonsaturating,
                                  mode_seeking_loss, r1_penalty)
 
@@ -120,7 +120,7 @@ class ACGAN(AdversarialModel):
         real = tf.cast(real, tf.float32)
         labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
         n = tf.shape(real)[0]
-        z = keras.random.normal((n, self.z_dim), seed=self.seed_generator)
+        z = self.batch_normal(n, self.z_dim)
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables
         both = tf.concat([labels, labels], axis=0)
@@ -142,7 +142,7 @@ class ACGAN(AdversarialModel):
                         r1 = r1_penalty(d_in[:n], lambda x: self.discriminator(x, training=True)[0], gamma=self.r1)
                         d_total = d_per + r1
                     d_loss = tf.nn.compute_average_loss(d_total)
-                self.d_optimizer.apply(d_tape.gradient(d_loss, d_vars), d_vars)
+                self.d_optimizer.apply(scaled_gradients(d_tape, self.d_optimizer, d_loss, d_vars), d_vars)
                 self.observe_real_logits(real_logits)
             g_logits, g_class_logits = self.discriminator(self.augment(fake), training=True)
             g_per = g_loss_nonsaturating(g_logits) + self.aux_weight * auxiliary_class_loss(g_class_logits, labels)
@@ -151,7 +151,7 @@ class ACGAN(AdversarialModel):
             if self.mode_seeking > 0:
                 g_total = g_loss + tf.nn.scale_regularization_loss(
                     self.mode_seeking * mode_seeking_loss(fake, z, labels))
-        self.g_optimizer.apply(g_tape.gradient(g_total, g_vars), g_vars)
+        self.g_optimizer.apply(scaled_gradients(g_tape, self.g_optimizer, g_total, g_vars), g_vars)
         self.update_ema(self.ema_generator, self.generator, self.ema_decay)
 
         # compute_average_loss divides by the global batch; report the per-replica mean instead.

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfaug.errors import TfaugError
-from tfaug.models.base import GenerativeModel
+from tfaug.models.base import GenerativeModel, scaled_gradients
 from tfaug.models.losses import d_loss_bagan, g_loss_bagan, mode_seeking_loss, r1_penalty, realness_logit
 from tfaug.models.networks.latent_layers import ClassConditionalGaussian
 
@@ -184,6 +184,8 @@ class BAGAN(GenerativeModel):
 
     def _train_autoencoder(self, x: np.ndarray, steps: int, progress: bool) -> None:
         opt = keras.optimizers.Adam(self.options["ae_lr"], beta_1=0.9, beta_2=0.999)
+        if keras.mixed_precision.global_policy().name == "mixed_float16":
+            opt = keras.optimizers.LossScaleOptimizer(opt)
         variables = self.encoder.trainable_variables + self.generator.trainable_variables
         opt.build(variables)
 
@@ -193,7 +195,7 @@ class BAGAN(GenerativeModel):
                 code = self.encoder(batch, training=True)
                 rec = self.generator([code, tf.zeros([tf.shape(batch)[0]], tf.int32)], training=True)
                 loss = tf.reduce_mean(tf.square(rec - batch))
-            opt.apply(tape.gradient(loss, variables), variables)
+            opt.apply(scaled_gradients(tape, opt, loss, variables), variables)
             return loss
 
         rng = np.random.default_rng(self.seed)
@@ -229,8 +231,8 @@ class BAGAN(GenerativeModel):
         real = tf.cast(real, tf.float32)
         labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
         n = tf.shape(real)[0]
-        z = keras.random.normal((n, self.z_dim), seed=self.seed_generator)
-        fake_cls = tf.cast(keras.random.randint((n,), 0, self.num_classes, seed=self.seed_generator), tf.int32)
+        z = self.batch_normal(n, self.z_dim)
+        fake_cls = tf.minimum(tf.cast(self.batch_uniform(n) * self.num_classes, tf.int32), self.num_classes - 1)
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables
 
@@ -248,14 +250,14 @@ class BAGAN(GenerativeModel):
                     if self.cfg.r1 > 0:
                         d_fn = lambda x: realness_logit(self.discriminator(x, training=True))  # noqa: E731
                         d_total += tf.nn.compute_average_loss(r1_penalty(real_in, d_fn, self.cfg.r1))
-                self.d_optimizer.apply(d_tape.gradient(d_total, d_vars), d_vars)
+                self.d_optimizer.apply(scaled_gradients(d_tape, self.d_optimizer, d_total, d_vars), d_vars)
                 self.observe_real_logits(realness_logit(real_logits))
             g_logits = self.discriminator(self.augment(fake), training=True)
             g_loss = tf.nn.compute_average_loss(g_loss_bagan(g_logits, fake_cls))
             g_total = g_loss
             if self.cfg.mode_seeking > 0:
                 g_total += tf.nn.scale_regularization_loss(self.cfg.mode_seeking * mode_seeking_loss(fake, z, fake_cls))
-        self.g_optimizer.apply(g_tape.gradient(g_total, g_vars), g_vars)
+        self.g_optimizer.apply(scaled_gradients(g_tape, self.g_optimizer, g_total, g_vars), g_vars)
         self.update_ema(self.ema_generator, self.generator, self.cfg.ema_decay)
 
         replicas = tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)

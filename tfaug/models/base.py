@@ -26,6 +26,14 @@ Adversarial helpers shared by the GANs (call ``configure_augmentation`` in ``__i
   BatchNorm moving statistics included.
 * ``state_variables()``: non-network state a checkpoint must carry (noise stream state, ADA's p and sums).
 
+Distribution and precision (issue 8, see ``tfaug.training.distribute``): ``train_step`` runs once per replica on
+its shard of the global batch. Per-example noise comes from :meth:`GenerativeModel.batch_normal` /
+:meth:`GenerativeModel.batch_uniform`, which slice one draw over the global batch, so replicas get different
+noise and the draws do not depend on the replica count; augmentation seeds are folded with the replica id.
+Gradients are taken with :func:`scaled_gradients` (of ``optimizer.scale_loss(loss)``) so that the
+``LossScaleOptimizer`` that :meth:`GenerativeModel.build_optimizers` wraps around every optimizer under
+``mixed_float16`` works.
+
 ``sample`` is implemented here once: latents from ``latent_from_seeds`` (one stateless stream per seed), the
 sampling network in inference mode, so an image never depends on its batch.
 """
@@ -43,6 +51,45 @@ from tfaug.models.sampling import generator_images, validate_requests
 
 # Rows per sampling call (bounds memory; results do not depend on it).
 SAMPLE_CHUNK = 512
+# Optimizer attributes of the zoo models, wrapped in a LossScaleOptimizer under mixed_float16.
+OPTIMIZER_ATTRIBUTES = ("d_optimizer", "g_optimizer", "c_optimizer", "vae_optimizer")
+# Added (times the replica id) to the first seed word of augmentation draws: different draws per replica.
+_REPLICA_SEED_STRIDE = 0x5851F42D
+
+
+def replica_position() -> tuple:
+    """``(replica id, replicas in sync)`` of the current replica context; ``(0, 1)`` outside one."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None:  # cross-replica context: one draw for the whole batch
+        return 0, 1
+    return ctx.replica_id_in_sync_group, int(ctx.num_replicas_in_sync)
+
+
+def scaled_gradients(tape: tf.GradientTape, optimizer, loss, variables) -> list:
+    """Gradients of ``optimizer.scale_loss(loss)`` w.r.t. ``variables``, taken after ``tape`` has closed.
+
+    A ``LossScaleOptimizer`` (mixed precision) needs the gradients of the scaled loss; multiplying ``loss`` outside
+    the tape would not be recorded, so the scale enters as the upstream gradient instead (the same values).
+    Any other optimizer gets ``tape.gradient(loss, variables)`` unchanged.
+    """
+    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return tape.gradient(loss, variables)
+    scale = tf.cast(optimizer.scale_loss(tf.ones_like(loss)), loss.dtype)
+    return tape.gradient(loss, variables, output_gradients=scale)
+
+
+class _ReplicaSeeds(keras.random.SeedGenerator):
+    """A view of a SeedGenerator whose draws differ per replica: the same state (advanced identically on every
+    replica) with the replica id folded into each seed. Holds no variable of its own."""
+
+    def __init__(self, base: keras.random.SeedGenerator, replica_id):  # noqa: D107 - no super(): no new state
+        self._base = base
+        self._replica_id = replica_id
+
+    def next(self, ordered=True):
+        seed = self._base.next(ordered)
+        offset = tf.cast(self._replica_id, seed.dtype) * _REPLICA_SEED_STRIDE
+        return seed + tf.stack([offset, tf.zeros_like(offset)])
 
 
 class _Samplers:
@@ -117,10 +164,49 @@ class GenerativeModel(keras.Model):
         return tuple(int(v) for v in self.sampling_network.output_shape[1:])
 
     def build_optimizers(self) -> None:
-        """Create every optimizer's variables now, so a checkpoint can restore them before the first step."""
+        """Create every optimizer's variables now, so a checkpoint can restore them before the first step.
+
+        Under the ``mixed_float16`` global policy every optimizer attribute (``OPTIMIZER_ATTRIBUTES``) is first
+        wrapped in a ``keras.optimizers.LossScaleOptimizer`` (dynamic loss scaling; train steps differentiate
+        ``optimizer.scale_loss(loss)``).
+        """
+        if keras.mixed_precision.global_policy().name == "mixed_float16":
+            for attr in OPTIMIZER_ATTRIBUTES:
+                opt = getattr(self, attr, None)
+                if isinstance(opt, keras.optimizers.Optimizer) and not isinstance(
+                        opt, keras.optimizers.LossScaleOptimizer):
+                    setattr(self, attr, keras.optimizers.LossScaleOptimizer(opt))
         for opt, variables in self.optimizers().values():
             if not opt.built:
                 opt.build(variables)
+
+    # -- randomness (correct under tf.distribute) ---------------------------------------------------------
+    def batch_normal(self, n, *dims):
+        """Standard-normal noise ``[n, *dims]`` float32 for this replica's ``n`` rows of the global batch.
+
+        One draw of ``[n * replicas, *dims]`` from ``self.seed_generator`` (the same on every replica), sliced at
+        this replica's position: replicas get different rows, and under ``MirroredStrategy`` (contiguous shards)
+        row i of the global batch gets the same noise as on one device.
+        """
+        return self._global_slice(lambda shape: keras.random.normal(shape, seed=self.seed_generator), n, dims)
+
+    def batch_uniform(self, n, *dims):
+        """Uniform ``[0, 1)`` noise ``[n, *dims]`` float32, sliced from a global-batch draw like :meth:`batch_normal`."""
+        return self._global_slice(lambda shape: keras.random.uniform(shape, seed=self.seed_generator), n, dims)
+
+    @staticmethod
+    def _global_slice(draw, n, dims):
+        rid, replicas = replica_position()
+        if replicas == 1:
+            return draw((n, *dims))
+        start = tf.cast(rid, tf.int32) * tf.cast(n, tf.int32)
+        return draw((n * replicas, *dims))[start:start + n]
+
+    def replica_seeds(self) -> keras.random.SeedGenerator:
+        """``self.seed_generator``, or under several replicas a view of it with the replica id folded into each
+        seed (for draws that must differ between replicas, e.g. augmentation parameters)."""
+        rid, replicas = replica_position()
+        return self.seed_generator if replicas == 1 else _ReplicaSeeds(self.seed_generator, rid)
 
     # -- adversarial helpers -----------------------------------------------------------------------------
     def configure_augmentation(self, diffaugment: str = "", ada_target: float = 0.0, ada_interval: int = 4,
@@ -158,13 +244,13 @@ class GenerativeModel(keras.Model):
     def augment(self, images):
         """Augment D's input (float32 [N, H, W, C] in [-1, 1]); identity when nothing is configured.
 
-        Differentiable w.r.t. ``images``; randomness from ``self.seed_generator``.
+        Differentiable w.r.t. ``images``; randomness from ``self.seed_generator`` (different on each replica).
         """
         if self.ada is not None:
-            return adaptive_augment(images, self._policy, self.ada.p.value, seed_generator=self.seed_generator)
+            return adaptive_augment(images, self._policy, self.ada.p.value, seed_generator=self.replica_seeds())
         if not self._policy:
             return images
-        return diff_augment(images, self._policy, seed_generator=self.seed_generator)
+        return diff_augment(images, self._policy, seed_generator=self.replica_seeds())
 
     def observe_real_logits(self, real_logits) -> None:
         """ADA bookkeeping: call once per D step with D's logits on the (augmented) reals (no-op without ADA)."""
@@ -277,4 +363,5 @@ class AdversarialModel(GenerativeModel):
         self.build_optimizers()
 
 
-__all__ = ["AdversarialModel", "GenerativeModel", "SAMPLE_CHUNK"]
+__all__ = ["AdversarialModel", "GenerativeModel", "OPTIMIZER_ATTRIBUTES", "SAMPLE_CHUNK", "replica_position",
+           "scaled_gradients"]

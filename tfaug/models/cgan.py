@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 
 from tfaug.errors import TfaugError
-from tfaug.models.base import AdversarialModel
+from tfaug.models.base import AdversarialModel, scaled_gradients
 from tfaug.models.losses import d_loss_nonsaturating, g_loss_nonsaturating, mode_seeking_loss, r1_penalty
 
 # Weight of the mode-seeking term. 100 MNIST images, 28x28, width 32, translation/cutout/colour, 1,500-1,800 steps,
@@ -125,7 +125,7 @@ class ConditionalGAN(AdversarialModel):
         real = tf.cast(real, tf.float32)
         labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
         n = tf.shape(real)[0]
-        z = keras.random.normal((n, self._z_dim), seed=self.seed_generator)
+        z = self.batch_normal(n, self._z_dim)
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables
 
@@ -142,7 +142,7 @@ class ConditionalGAN(AdversarialModel):
                         r1 = r1_penalty(d_in[:n], lambda x: self.discriminator([x, labels], training=True), self.r1)
                         per_example = per_example + r1
                     d_loss = tf.nn.compute_average_loss(per_example)
-                self.d_optimizer.apply(d_tape.gradient(d_loss, d_vars), d_vars)
+                self.d_optimizer.apply(scaled_gradients(d_tape, self.d_optimizer, d_loss, d_vars), d_vars)
                 self.observe_real_logits(real_logits)
             # G step against the updated D, with a fresh augmentation of the same fakes.
             g_logits = self.discriminator([self.augment(fake), labels], training=True)
@@ -154,7 +154,7 @@ class ConditionalGAN(AdversarialModel):
                     self.mode_seeking * mode_seeking_loss(fake, z, labels))
             else:
                 g_total = g_loss
-        self.g_optimizer.apply(g_tape.gradient(g_total, g_vars), g_vars)
+        self.g_optimizer.apply(scaled_gradients(g_tape, self.g_optimizer, g_total, g_vars), g_vars)
         self.update_ema(self.ema_generator, self.generator, self.ema_decay)
 
         # compute_average_loss divides by the global batch; report the per-replica mean instead.

@@ -35,7 +35,7 @@ import keras
 import tensorflow as tf
 
 from tfaug.errors import TfaugError
-from tfaug.models.base import AdversarialModel
+from tfaug.models.base import AdversarialModel, scaled_gradients
 from tfaug.models.losses import (auxiliary_class_loss, class_mean_feature_matching, d_loss_nonsaturating,
                                  g_loss_nonsaturating, kl_normal, mean_feature_matching, pairwise_feature_loss,
                                  r1_penalty)
@@ -116,8 +116,8 @@ class CVAEGAN(AdversarialModel):
         labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
         n = tf.shape(real)[0]
         w = self.term_weights
-        eps = keras.random.normal((n, self.z_dim), seed=self.seed_generator)
-        z_p = keras.random.normal((n, self.z_dim), seed=self.seed_generator)
+        eps = self.batch_normal(n, self.z_dim)
+        z_p = self.batch_normal(n, self.z_dim)
         d_vars = self.discriminator.trainable_variables
         c_vars = self.classifier.trainable_variables
         g_vars = self.optimizers()["g"][1]
@@ -142,12 +142,12 @@ class CVAEGAN(AdversarialModel):
                     if self.cfg.r1 > 0:
                         d_fn = lambda x: self.discriminator(x, training=True)[0]  # noqa: E731
                         d_total += tf.nn.compute_average_loss(r1_penalty(real_in, d_fn, self.cfg.r1))
-                self.d_optimizer.apply(d_tape.gradient(d_total, d_vars), d_vars)
+                self.d_optimizer.apply(scaled_gradients(d_tape, self.d_optimizer, d_total, d_vars), d_vars)
                 self.observe_real_logits(real_logits)
                 with tf.GradientTape() as c_tape:
                     c_loss = tf.nn.compute_average_loss(
                         auxiliary_class_loss(self.classifier(real, training=True)[0], labels))
-                self.c_optimizer.apply(c_tape.gradient(c_loss, c_vars), c_vars)
+                self.c_optimizer.apply(scaled_gradients(c_tape, self.c_optimizer, c_loss, c_vars), c_vars)
             # E + G against the updated D and C.
             _, fd = self.discriminator(tf.concat([real, fakes], 0), training=True)
             c_logits, fc = self.classifier(tf.concat([real, fakes], 0), training=True)
@@ -166,7 +166,7 @@ class CVAEGAN(AdversarialModel):
                            + w["fm_c"] * class_mean_feature_matching(fc_real, labels, fc_prior, labels,
                                                                      self.num_classes))
             g_loss = tf.nn.compute_average_loss(per_example) + tf.nn.scale_regularization_loss(batch_terms)
-        self.g_optimizer.apply(g_tape.gradient(g_loss, g_vars), g_vars)
+        self.g_optimizer.apply(scaled_gradients(g_tape, self.g_optimizer, g_loss, g_vars), g_vars)
         self.update_ema(self.ema_generator, self.generator, self.cfg.ema_decay)
 
         replicas = tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)

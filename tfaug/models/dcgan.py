@@ -24,7 +24,7 @@ import keras
 import tensorflow as tf
 
 from tfaug.errors import TfaugError
-from tfaug.models.base import AdversarialModel
+from tfaug.models.base import AdversarialModel, scaled_gradients
 from tfaug.models.losses import d_loss_nonsaturating, g_loss_nonsaturating, mode_seeking_loss, r1_penalty
 
 OPTIONS = {"widest": 8, "kernel": 4, "d_norm": "batch"}
@@ -91,7 +91,7 @@ class DCGAN(AdversarialModel):
         real = tf.cast(real, tf.float32)
         n = tf.shape(real)[0]
         ids = tf.zeros([n], tf.int32)  # unconditional: one pseudo-class
-        z = keras.random.normal((n, self._z_dim), seed=self.seed_generator)
+        z = self.batch_normal(n, self._z_dim)
         g_vars, d_vars = self.generator.trainable_variables, self.discriminator.trainable_variables
         with tf.GradientTape() as g_tape:
             fake = self.generator([z, ids], training=True)
@@ -105,14 +105,14 @@ class DCGAN(AdversarialModel):
                         r1 = r1_penalty(real_in, lambda x: self.discriminator([x, ids], training=True), self.r1)
                         per_example = per_example + r1
                     d_loss = tf.nn.compute_average_loss(per_example)
-                self.d_optimizer.apply(d_tape.gradient(d_loss, d_vars), d_vars)
+                self.d_optimizer.apply(scaled_gradients(d_tape, self.d_optimizer, d_loss, d_vars), d_vars)
                 self.observe_real_logits(real_logits)
             g_loss = tf.nn.compute_average_loss(
                 g_loss_nonsaturating(self.discriminator([self.augment(fake), ids], training=True)))
             g_total = g_loss
             if self.mode_seeking > 0:
                 g_total += tf.nn.scale_regularization_loss(self.mode_seeking * mode_seeking_loss(fake, z, ids))
-        self.g_optimizer.apply(g_tape.gradient(g_total, g_vars), g_vars)
+        self.g_optimizer.apply(scaled_gradients(g_tape, self.g_optimizer, g_total, g_vars), g_vars)
         self.update_ema(self.ema_generator, self.generator, self.ema_decay)
 
         replicas = tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)

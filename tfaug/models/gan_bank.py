@@ -39,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfaug.errors import TfaugError
-from tfaug.models.base import AdversarialModel
+from tfaug.models.base import AdversarialModel, scaled_gradients
 from tfaug.models.losses import g_loss_nonsaturating, mode_seeking_loss, r1_penalty
 from tfaug.models.networks.bank import build_discriminator_bank, build_generator_bank, parse_units
 
@@ -174,7 +174,7 @@ class GANBank(AdversarialModel):
         real = tf.cast(real, tf.float32)
         labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
         k, m = self.num_classes, self.fakes_per_class
-        z = keras.random.normal((k, m, self.z_dim), seed=self.seed_generator)
+        z = self.batch_normal(k, m, self.z_dim)
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables
         pixels = int(np.prod(self._shape))
@@ -198,7 +198,7 @@ class GANBank(AdversarialModel):
                         d_fn = lambda x: tf.gather_nd(self._d_grouped(x, labels)[0], idx)  # noqa: E731
                         d_total += tf.reduce_mean(r1_penalty(real_in, d_fn, self.cfg.r1)) * tf.reduce_sum(has)
                     d_total = tf.nn.scale_regularization_loss(d_total)
-                self.d_optimizer.apply(d_tape.gradient(d_total, d_vars), d_vars)
+                self.d_optimizer.apply(scaled_gradients(d_tape, self.d_optimizer, d_total, d_vars), d_vars)
                 real_rows = tf.gather_nd(real_logits, idx)
                 self.observe_real_logits(real_rows)
             g_in = tf.reshape(self.augment(fake), [k, m, pixels])
@@ -210,7 +210,7 @@ class GANBank(AdversarialModel):
                 fake_cls = tf.repeat(tf.range(k, dtype=tf.int32), m)
                 g_total += self.cfg.mode_seeking * mode_seeking_loss(fake, tf.reshape(z, [k * m, -1]), fake_cls)
             g_total = tf.nn.scale_regularization_loss(g_total)
-        self.g_optimizer.apply(g_tape.gradient(g_total, g_vars), g_vars)
+        self.g_optimizer.apply(scaled_gradients(g_tape, self.g_optimizer, g_total, g_vars), g_vars)
         self.update_ema(self.ema_generator, self.generator, self.cfg.ema_decay)
 
         d_loss_t, g_loss_t, d_real_t, d_fake_t = self.trackers

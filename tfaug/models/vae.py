@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfaug.errors import TfaugError
-from tfaug.models.base import GenerativeModel
+from tfaug.models.base import GenerativeModel, scaled_gradients
 from tfaug.models.losses import RECONSTRUCTIONS, kl_normal, reconstruction_loss
 
 OPTIONS = {"beta": 1.0, "reconstruction": "bce"}
@@ -117,7 +117,7 @@ class VAE(GenerativeModel):
             training: passed to the networks.
         """
         mean, log_var = self._posterior(images, class_ids, training)
-        e = keras.random.normal(tf.shape(mean), seed=self.seed_generator)
+        e = self.batch_normal(tf.shape(mean)[0], self.z_dim)
         z = mean + tf.exp(0.5 * log_var) * e
         rec = self.decoder([z, class_ids], training=training)
         return reconstruction_loss(images, rec, self.reconstruction), kl_normal(mean, log_var)
@@ -136,7 +136,7 @@ class VAE(GenerativeModel):
             rec, kl = self.losses_per_example(images, labels, training=True)
             per = rec + self.beta * kl
             loss = tf.nn.compute_average_loss(per)
-        self.vae_optimizer.apply(tape.gradient(loss, variables), variables)
+        self.vae_optimizer.apply(scaled_gradients(tape, self.vae_optimizer, loss, variables), variables)
         self.loss_tracker.update_state(per)
         self.rec_tracker.update_state(rec)
         self.kl_tracker.update_state(kl)

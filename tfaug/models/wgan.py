@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 
 from tfaug.errors import TfaugError
-from tfaug.models.base import AdversarialModel
+from tfaug.models.base import AdversarialModel, scaled_gradients
 from tfaug.models.losses import gradient_penalty, mode_seeking_loss, wgan_critic_loss, wgan_generator_loss
 
 OPTIONS = {"n_critic": 5, "gp_weight": 10.0, "conditioning": "projection", "critic_norm": "layer",
@@ -104,7 +104,7 @@ class WGANGP(AdversarialModel):
 
     def _critic_step(self, real, labels, n):
         """One critic update; returns (per-example critic loss, penalty, real scores, fake scores)."""
-        z = keras.random.normal((n, self.z_dim), seed=self.seed_generator)
+        z = self.batch_normal(n, self.z_dim)
         fake = self.generator([z, labels], training=True)
         d_vars = self.critic.trainable_variables
         with tf.GradientTape() as tape:
@@ -112,10 +112,10 @@ class WGANGP(AdversarialModel):
             scores = self.critic([d_in, tf.concat([labels, labels], axis=0)], training=True)
             real_scores, fake_scores = scores[:n], scores[n:]
             gp = gradient_penalty(lambda x: self.critic([x, labels], training=True), d_in[:n], d_in[n:],
-                                  seed=self.seed_generator)
+                                  eps=self.batch_uniform(n))
             per = wgan_critic_loss(real_scores, fake_scores) + self.gp_weight * gp
             loss = tf.nn.compute_average_loss(per)
-        self.d_optimizer.apply(tape.gradient(loss, d_vars), d_vars)
+        self.d_optimizer.apply(scaled_gradients(tape, self.d_optimizer, loss, d_vars), d_vars)
         self.observe_real_logits(real_scores)
         return per, gp, real_scores, fake_scores
 
@@ -136,7 +136,7 @@ class WGANGP(AdversarialModel):
             d_per, gp, real_scores, fake_scores = self._critic_step(real, labels, n)
 
         g_vars = self.generator.trainable_variables
-        z = keras.random.normal((n, self.z_dim), seed=self.seed_generator)
+        z = self.batch_normal(n, self.z_dim)
         with tf.GradientTape() as tape:
             fake = self.generator([z, labels], training=True)
             scores = self.critic([self.augment(fake), labels], training=True)
@@ -145,7 +145,7 @@ class WGANGP(AdversarialModel):
             if self.mode_seeking > 0:
                 g_total = g_loss + tf.nn.scale_regularization_loss(
                     self.mode_seeking * mode_seeking_loss(fake, z, labels))
-        self.g_optimizer.apply(tape.gradient(g_total, g_vars), g_vars)
+        self.g_optimizer.apply(scaled_gradients(tape, self.g_optimizer, g_total, g_vars), g_vars)
         self.update_ema(self.ema_generator, self.generator, self.ema_decay)
 
         replicas = tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)

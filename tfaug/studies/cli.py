@@ -6,6 +6,10 @@ import signal
 import threading
 from pathlib import Path
 
+from tfaug.cli_args import add_runtime_args, positive_int
+
+EXECUTORS = ("local", "processes", "ray")  # = tfaug.studies.executors.EXECUTORS (not imported: keep --help light)
+
 
 def add_parsers(sub) -> None:
     """Add ``study`` to the ``tfaug`` subparsers."""
@@ -16,23 +20,46 @@ def add_parsers(sub) -> None:
     s.add_argument("--dry-run", action="store_true", help="print the expanded grid and exit without training")
     s.add_argument("--data-dir", help="TensorFlow Datasets data directory (for tfds: specs)")
     s.add_argument("--no-progress", action="store_true")
+    g = s.add_argument_group("parallel cells (see README 'Studies in parallel')")
+    g.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local: one cell at a time in this process (default); processes: parallel worker processes "
+                        "on this machine; ray: Ray actors (local Ray, or the cluster at --address)")
+    g.add_argument("--workers", type=positive_int, default=None,
+                   help="parallel workers (default: the CPU count; with --address, the cluster's CPUs)")
+    g.add_argument("--address", default=None,
+                   help="ray only: an existing Ray cluster, e.g. auto or ray://HOST:10001 (default: start local Ray)")
+    add_runtime_args(s)
     s.set_defaults(func="tfaug.studies.cli:study")
 
 
 def study(args) -> int:
     """Validate the config, then print the grid (``--dry-run``) or run the study and print its summary."""
+    import dataclasses
+
+    from tfaug.cli_args import runtime_from_args
     from tfaug.studies.config import describe_cells, expand, load_study
+    from tfaug.studies.executors import ExecutorSpec
 
     cfg = load_study(args.config, quick=args.quick)
+    cfg = dataclasses.replace(cfg, runtime=runtime_from_args(args, cfg.runtime))
+    executor = ExecutorSpec(args.executor, workers=args.workers, address=args.address)
     if args.dry_run:
         print(describe_cells(cfg))
         print(f"  already in {args.out}: {_done_cells(Path(args.out), expand(cfg))} of {len(expand(cfg))} cells")
         return 0
     from tfaug.studies.runner import run_study
 
-    command = " ".join(["tfaug study", str(args.config), "--out", str(args.out)] + (["--quick"] if args.quick else []))
+    command = " ".join(["tfaug study", str(args.config), "--out", str(args.out)] + (["--quick"] if args.quick else [])
+                       + ([f"--executor {args.executor}"] if args.executor != "local" else [])
+                       + ([f"--workers {args.workers}"] if args.workers else [])
+                       + ([f"--address {args.address}"] if args.address else []))
+    if executor.name == "ray":
+        from tfaug.studies.executors import import_ray
+
+        import_ray()  # one sentence before anything is trained when Ray is missing
     with sigterm_as_interrupt():
-        res = run_study(cfg, args.out, data_dir=args.data_dir, progress=not args.no_progress, command=command)
+        res = run_study(cfg, args.out, data_dir=args.data_dir, progress=not args.no_progress, command=command,
+                        executor=executor)
     summary_md = res.out / "summary.md"
     if summary_md.exists():
         print(summary_md.read_text(encoding="utf-8").rstrip())

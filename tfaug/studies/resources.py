@@ -15,8 +15,9 @@ trains sees those images only, never a test image:
 - ``generator_metrics(model)``: ``gen_kid``, ``gen_copies``, ``gen_ssim``, ``gen_consistency`` as asked by
   ``cfg.generator_metrics`` (computed once per generator).
 
-Seeds come from the ``seed`` given at construction (derived by the runner from the study seed, the repeat and
-the fold), never from what ran before in the process.
+Everything trained here runs under the study's ``cfg.runtime`` (strategy, mixed precision, XLA: where it runs,
+never what it computes). Seeds come from the ``seed`` given at construction (derived by the runner from the study
+seed, the repeat and the fold), never from what ran before in the process.
 """
 from __future__ import annotations
 
@@ -180,9 +181,13 @@ class CellResources:
                 return built
         info = {**self.info, "role": role, "model": model, "train_indices": self.indices.tolist()}
         run = train_gan(self.images, self.labels, class_names=self.class_names, cfg=cfg, out=run_dir,
-                        data_info=info, resume=exists, progress=self.progress)
+                        data_info=info, resume=exists, progress=self.progress, runtime=self._runtime())
         self.seconds += time.perf_counter() - t0
         return run.model
+
+    def _runtime(self):
+        """The study's ``RuntimeConfig`` (None, i.e. the default one, for a config without ``runtime``)."""
+        return getattr(self.cfg, "runtime", None)
 
     def _train_judge(self):
         from tfaug.training.classifier import train_classifier
@@ -190,7 +195,8 @@ class CellResources:
         t0 = time.perf_counter()
         cfg = dataclasses.replace(self.cfg.classifier, seed=self.seed,
                                   steps=self.cfg.classifier_steps(len(self.images)))
-        res = train_classifier(self.images, self.labels, num_classes=len(self.class_names), cfg=cfg)
+        res = train_classifier(self.images, self.labels, num_classes=len(self.class_names), cfg=cfg,
+                               runtime=self._runtime())
         path = self.root / f"judge{self.suffix}.json"
         record = {**self.info, "role": "judge", "train_indices": self.indices.tolist(), "steps": cfg.steps}
         if not path.exists() or read_json(path) != record:

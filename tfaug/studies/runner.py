@@ -6,8 +6,9 @@ The order of work:
    is trained or written;
 2. ``OUT/study.json`` holds the validated study; a rerun into the same OUT must match it, except that settings,
    strategies and repeats may be added (then only the new cells run);
-3. every cell of ``config.expand`` not yet in ``OUT/results.jsonl`` (key: setting, strategy, repeat) runs in
-   order, and its row is appended as soon as it is complete (an interruption loses at most the running cell);
+3. every cell of ``config.expand`` not yet in ``OUT/results.jsonl`` (key: setting, strategy, repeat) runs, in
+   order in this process or in parallel workers (``tfaug.studies.executors``), and its row is appended by this
+   process as soon as it is complete (an interruption loses at most the running cells);
 4. sample grids of repeat 0's generators, the report (``tfaug.studies.report.write_study_report``) and
    ``OUT/timing.json``.
 
@@ -35,7 +36,7 @@ import numpy as np
 
 from tfaug.errors import TfaugError
 from tfaug.studies import config as study_config
-from tfaug.studies.resources import sample_grids
+from tfaug.studies.resources import CellResources, sample_grids
 from tfaug.utils.io import append_jsonl, read_json, read_jsonl, write_json
 
 FOLD_SEED_STEP = 1000  # fold i of repeat r trains with seed (cfg.seed + r) + 1000 * (i + 1)
@@ -53,20 +54,68 @@ class StudyResult:
 
 
 def run_study(cfg, out, *, data_dir: str | None = None, progress: bool = True, command: str | None = None,
-              ) -> StudyResult:
+              executor=None) -> StudyResult:
     """Run (or resume) ``cfg`` (a ``StudyConfig``) into ``out``; see the module docstring.
 
     Args:
         cfg: validated study.
         out: output directory (created; a study already there must be compatible).
         data_dir: TensorFlow Datasets directory for ``tfds:`` specs.
-        progress: tqdm bar over cells (and the generators' own bars).
+        progress: tqdm bar over cells (and, with the local executor, the generators' own bars).
         command: the command line recorded in timing.json (default: ``sys.argv``).
+        executor: a ``tfaug.studies.executors.ExecutorSpec`` (``local``, ``processes``, ``ray``); None = local.
+            Every executor gives the same rows (see ``tfaug.studies.executors``).
     """
+    from tfaug.studies.executors import ExecutorSpec
+
+    executor = executor or ExecutorSpec()
+    t_start = time.perf_counter()
+    data = _load(cfg, data_dir)
+    out = Path(out)
+    _check_or_write_study(out, study_config.as_dict(cfg))
+    cells = study_config.expand(cfg)
+    keys = {c.key for c in cells}
+    rows = [r for r in read_jsonl(out / "results.jsonl") if _key(r) in keys]
+    done = {_key(r) for r in rows}
+    pending = [c for c in cells if c.key not in done]
+    bar = _bar(progress, len(cells), len(done))
+    execution = {"executor": "local", "workers": 1, "threads": _local_threads()}
+
+    def on_row(cell, row: dict) -> None:
+        append_jsonl(out / "results.jsonl", row)  # the driver alone writes results, cell by cell
+        rows.append(row)
+        done.add(cell.key)
+        if bar is not None:
+            bar.set_postfix(setting=cell.setting.name, strategy=cell.strategy, acc=f"{row['accuracy']:.3f}")
+            bar.update(1)
+
+    try:
+        if executor.name == "local":
+            state = _State(cfg, *data[:3], out, progress)
+            for cell in pending:
+                on_row(cell, state.run_cell(cell))
+        else:
+            from tfaug.studies.executors import run_cells
+
+            execution = {"executor": executor.name}
+            run_cells(executor, cfg, out, pending, on_row, data_dir=data_dir, record=execution)
+        if bar is not None:
+            bar.close()
+            bar = None
+        grids = sample_grids(cfg, out, data[2], data[3])
+        summary = _report(cfg, out, rows, data[2], grids)
+    finally:
+        if bar is not None:
+            bar.close()
+        _write_timing(out, time.perf_counter() - t_start, command, execution)
+    return StudyResult(rows=_ordered(cfg, rows), summary=summary, out=out)
+
+
+def _load(cfg, data_dir: str | None) -> tuple:
+    """(uint8 images, int32 labels, class names, image shape) of the study's dataset, checked for feasibility."""
     from tfaug.data.sources import load_dataset
     from tfaug.studies.splits import check_feasible, relabel
 
-    t_start = time.perf_counter()
     ds = load_dataset(cfg.dataset, data_dir=data_dir)
     labels, class_names = ds.labels, list(ds.class_names)
     if cfg.one_vs_rest is not None:
@@ -74,35 +123,22 @@ def run_study(cfg, out, *, data_dir: str | None = None, progress: bool = True, c
         labels = np.asarray(labels, np.int32)
     check_feasible(cfg, labels, class_names)
     _check_cv(cfg, len(class_names))
-    out = Path(out)
-    _check_or_write_study(out, study_config.as_dict(cfg))
-    cells = study_config.expand(cfg)
-    keys = {c.key for c in cells}
-    rows = [r for r in read_jsonl(out / "results.jsonl") if _key(r) in keys]
-    done = {_key(r) for r in rows}
-    state = _State(cfg, ds.images, labels, class_names, out, progress)
-    bar = _bar(progress, len(cells), len(done))
-    try:
-        for cell in cells:
-            if cell.key in done:
-                continue
-            row = state.run_cell(cell)
-            append_jsonl(out / "results.jsonl", row)
-            rows.append(row)
-            done.add(cell.key)
-            if bar is not None:
-                bar.set_postfix(setting=cell.setting.name, strategy=cell.strategy, acc=f"{row['accuracy']:.3f}")
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-            bar = None
-        grids = sample_grids(cfg, out, class_names, ds.image_shape)
-        summary = _report(cfg, out, rows, class_names, grids)
-    finally:
-        if bar is not None:
-            bar.close()
-        _write_timing(out, time.perf_counter() - t_start, command)
-    return StudyResult(rows=_ordered(cfg, rows), summary=summary, out=out)
+    return ds.images, labels, class_names, ds.image_shape
+
+
+def build_state(cfg, out, *, data_dir: str | None = None, resources_cls=None) -> "_State":
+    """A worker's runner state: the study's data and resource caches, ``.cells`` and ``.run_cell(cell) -> row``.
+
+    Args:
+        cfg: validated study (rebuilt by the worker from plain data).
+        out: the study directory the driver prepared.
+        data_dir: TensorFlow Datasets directory for ``tfds:`` specs.
+        resources_cls: ``CellResources`` or a subclass (parallel workers lock their runs); None = CellResources.
+    """
+    images, labels, class_names, _ = _load(cfg, data_dir)
+    state = _State(cfg, images, labels, class_names, Path(out), progress=False, resources_cls=resources_cls)
+    state.cells = study_config.expand(cfg)
+    return state
 
 
 # -- one cell -----------------------------------------------------------------------------------------------
@@ -111,9 +147,9 @@ def run_study(cfg, out, *, data_dir: str | None = None, progress: bool = True, c
 class _State:
     """Data of the study plus the caches of the cells' resources (bounded: a few draws at a time)."""
 
-    def __init__(self, cfg, images, labels, class_names, out: Path, progress: bool):
+    def __init__(self, cfg, images, labels, class_names, out: Path, progress: bool, resources_cls=None):
         self.cfg, self.images, self.labels, self.class_names = cfg, images, labels, class_names
-        self.out, self.progress = out, progress
+        self.out, self.progress, self.resources_cls = out, progress, resources_cls or CellResources
         self.num_classes = len(class_names)
         self.cache: OrderedDict = OrderedDict()
         self.capacity = 2 * ((cfg.cv or {}).get("folds", 0) + 1)
@@ -124,14 +160,12 @@ class _State:
         return to_float(self.images[np.asarray(idx, np.int64)])
 
     def resources(self, scope: str, repeat: int, seed: int, idx, heldout, fold: int | None = None):
-        from tfaug.studies.resources import CellResources
-
         key = (scope, repeat, fold)
         if key in self.cache:
             self.cache.move_to_end(key)
             return self.cache[key]
         suffix = "" if fold is None else f"-fold{fold}"
-        res = CellResources(
+        res = self.resources_cls(
             self.cfg, images=self.images[idx], labels=self.labels[idx], indices=idx, class_names=self.class_names,
             root=self.out / "generators" / scope / f"r{repeat}", seed=seed, suffix=suffix,
             heldout=self.images[heldout] if len(heldout) else None, progress=self.progress,
@@ -213,7 +247,8 @@ class _State:
         if mix.pretrain is not None:
             px, py = mix.pretrain
             kwargs["pretrain"] = (px, py, self.cfg.classifier_steps(len(px)))
-        return train_classifier(x, y, num_classes=self.num_classes, cfg=clf, augment=mix.augment, **kwargs).model
+        return train_classifier(x, y, num_classes=self.num_classes, cfg=clf, augment=mix.augment,
+                                runtime=self.cfg.runtime, **kwargs).model
 
     def _method(self, strategy, real, res, evals, seed) -> "_Fit":
         from tfaug.studies.methods import predict_method
@@ -388,7 +423,7 @@ def _notes(cfg) -> list[str]:
     return notes
 
 
-def _write_timing(out: Path, seconds: float, command: str | None) -> None:
+def _write_timing(out: Path, seconds: float, command: str | None, execution: dict | None = None) -> None:
     path = out / "timing.json"
     if not out.exists():
         return
@@ -402,12 +437,21 @@ def _write_timing(out: Path, seconds: float, command: str | None) -> None:
 
     write_json(path, {"wall_seconds": round(float(old.get("wall_seconds", 0.0)) + seconds, 2),
                       "command": command or " ".join(["tfaug", *sys.argv[1:]]),
+                      "execution": execution or {"executor": "local", "workers": 1, "threads": _local_threads()},
                       "machine": {"platform": platform.platform(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
                                   "threads": {k: os.environ[k] for k in THREAD_ENV if k in os.environ},
                                   "tensorflow": tf.__version__, "python": platform.python_version()}})
 
 
 THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+
+
+def _local_threads() -> int:
+    """Intra-op threads of this process: TF_NUM_INTRAOP_THREADS when set, else every core (TensorFlow's default)."""
+    try:
+        return int(os.environ["TF_NUM_INTRAOP_THREADS"])
+    except (KeyError, ValueError):
+        return os.cpu_count() or 1
 
 
 def _cpu_model() -> str:

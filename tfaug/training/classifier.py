@@ -4,6 +4,10 @@ Training is step-based (``ClassifierConfig.steps``) rather than epoch-based, so 
 duplicates or generated images gets the same optimisation budget as the baseline and differences come from the
 data, not from more gradient steps. Classic augmentation runs on the fly inside ``tf.data`` and never touches test
 data.
+
+A :class:`tfaug.config.RuntimeConfig` says where training runs: the model is built and compiled inside
+``tfaug.training.distribute.runtime_scope`` (a ``tf.distribute`` strategy and the Keras dtype policy), and Keras'
+``fit`` distributes the batches over the replicas. The batch size is the global batch, split evenly across them.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfaug.config import ClassifierConfig
+from tfaug.config import ClassifierConfig, RuntimeConfig
 from tfaug.errors import TfaugError
 from tfaug.metrics.classification import classification_metrics
 from tfaug.utils.images import to_float
@@ -68,6 +72,7 @@ def train_classifier(
     progress: bool = False,
     pretrain: tuple | None = None,
     flag_channels: int = 0,
+    runtime: RuntimeConfig | None = None,
 ) -> ClassifierResult:
     """Train ``cfg.name`` on (x_train, y_train) and evaluate on (x_test, y_test).
 
@@ -91,16 +96,27 @@ def train_classifier(
             ``cfg.steps`` steps on (x_train, y_train). None trains exactly as without the argument.
         flag_channels: the last ``flag_channels`` >= 0 channels are flags (S4's source flag), not image: classic
             augmentation leaves them untouched (a rotation's fill or a brightness shift would corrupt a flag).
+        runtime: where training runs (strategy, mixed precision, XLA); None is ``RuntimeConfig()`` (one device,
+            float32, no XLA). Under ``mixed_float16`` the logits stay float32; the global dtype policy is restored
+            afterwards. With a distributed strategy the batch (``min(cfg.batch_size, N)``) is the global batch
+            (divisible by the replica count), BatchNormalization uses global-batch statistics, and the batches
+            come in another seeded order than on one device: Keras' ``fit`` opens the dataset once to build the
+            model before training, which advances the shuffle's seed (the same step on the same batch, tested;
+            another draw of batches).
 
     Returns:
         A :class:`ClassifierResult`; ``history`` holds ``loss``/``accuracy`` of the main phase and, with
         ``pretrain``, ``pretrain_loss``/``pretrain_accuracy``.
+
+    Raises:
+        TfaugError: bad data or arguments, or a batch size not divisible by the strategy's replica count.
     """
     import keras
 
     from tfaug.augment.classic import build_augmenter
     from tfaug.data.pipeline import make_pipeline
     from tfaug.models.networks.classifiers import build_classifier
+    from tfaug.training.distribute import check_global_batch, runtime_scope, synchronize_batchnorm
 
     x_train, y_train = _checked(x_train, y_train, num_classes, "training")
     phases = []
@@ -119,14 +135,22 @@ def train_classifier(
     _check_flags(flag_channels, x_train.shape[-1])
     if x_test is not None and np.ndim(x_test) == 4 and len(x_test) and np.shape(x_test)[1:] != x_train.shape[1:]:
         raise TfaugError(f"test images have shape {np.shape(x_test)[1:]} but training images {x_train.shape[1:]}")
-    keras.utils.set_random_seed(cfg.seed)
-    model = build_classifier(cfg.name, x_train.shape[1:], num_classes, width=cfg.width, dropout=cfg.dropout,
-                             kernel=cfg.kernel, fc1=cfg.fc1, fc2=cfg.fc2)
-    model.compile(
-        optimizer=keras.optimizers.Adam(cfg.lr),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    runtime = runtime or RuntimeConfig()
+    # Model, optimizer and loss scaling are made under the strategy and dtype policy; fit runs outside the scope
+    # (Keras keeps the model's strategy), so the augmenter's layers stay float32 and off the replicas.
+    with runtime_scope(runtime) as strategy:
+        for _, x, _, _ in phases:
+            check_global_batch(min(cfg.batch_size, len(x)), strategy)
+        keras.utils.set_random_seed(cfg.seed)
+        model = build_classifier(cfg.name, x_train.shape[1:], num_classes, width=cfg.width, dropout=cfg.dropout,
+                                 kernel=cfg.kernel, fc1=cfg.fc1, fc2=cfg.fc2)
+        synchronize_batchnorm([model], strategy)  # global-batch statistics, as on one device
+        model.compile(
+            optimizer=keras.optimizers.Adam(cfg.lr),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            jit_compile=runtime.jit_compile,
+        )
     augmenter = build_augmenter(augment, seed=cfg.seed) if augment else None
     if augmenter is not None and flag_channels:
         augmenter = image_channels_only(augmenter, flag_channels, x_train.shape[-1])

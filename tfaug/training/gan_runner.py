@@ -11,11 +11,20 @@ scores a fixed sample (fixed classes and seeds) against a fixed draw of the trai
 ``tfaug.utils.kid.pixel_kid`` (KID on downsampled pixels, cheap; it ranks checkpoints of one run) and, when
 the score improves, writes ``checkpoints/best/generator.keras`` atomically and ``checkpoints/best.json``.
 See ``tfaug.utils.rundir`` for the other files it writes.
+
+``runtime`` (a :class:`tfaug.config.RuntimeConfig`) says where and at which precision the step runs: the model is
+built inside ``tfaug.training.distribute.runtime_scope``, the dataset is distributed with the strategy, every
+BatchNorm layer uses global-batch statistics when there are several replicas, and the step is
+``distribute.make_train_function`` (the same code for every strategy). Only the chief worker writes ``out``;
+other workers of a multi-worker run write to a temporary directory that is deleted at the end. The runtime is
+recorded in config.json under ``"runtime"`` but a resumed run may use another one.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from tfaug import __version__
-from tfaug.config import GANConfig, to_dict
+from tfaug.config import GANConfig, RuntimeConfig, to_dict
 from tfaug.errors import TfaugError
 from tfaug.utils import rundir as rd
 from tfaug.utils.images import save_class_grid, to_float, to_uint8
@@ -59,6 +68,7 @@ def train_gan(
     resume: bool = False,
     progress: bool = True,
     log_every: int | None = None,
+    runtime: RuntimeConfig | None = None,
 ) -> GANRun:
     """Train the zoo model ``cfg.model`` on (images, labels) and write a run directory.
 
@@ -72,37 +82,68 @@ def train_gan(
         resume: continue the run in ``out`` from its last checkpoint.
         progress: show a tqdm progress bar.
         log_every: history interval in steps (default: ~100 records per run).
-    """
-    from tfaug.data.pipeline import make_pipeline
-    from tfaug.models.zoo import build_model
+        runtime: strategy, devices, mixed precision and XLA (None = ``RuntimeConfig()``: one device, float32).
+            The global batch ``min(cfg.batch_size, N)`` must be divisible by the replica count.
 
+    Raises:
+        TfaugError: bad inputs, a batch not divisible by the replicas, ``multiworker`` without ``TF_CONFIG``, a
+            model XLA cannot compile.
+    """
     images = np.asarray(images)
     labels = np.asarray(labels, dtype=np.int32)
     if len(images) == 0:
         raise TfaugError("no training images: the selected subset is empty")
     if len(images) != len(labels):
         raise TfaugError(f"{len(images)} images but {len(labels)} labels")
-    num_classes = len(class_names)
-    run_dir = rd.prepare_run_dir(out, resume)
-    if resume:
-        stored = rd.read_run_config(run_dir)
-        cfg = GANConfig(**{**stored["gan"], "steps": max(cfg.steps, stored["gan"]["steps"])})
-    image_shape = tuple(int(d) for d in images.shape[1:])
-    config = {
-        "kind": cfg.model,
-        "gan": to_dict(cfg),
-        "data": {**(data_info or {}), "image_shape": list(image_shape), "num_classes": num_classes,
-                 "class_names": list(class_names), "n_train": int(len(images))},
-        "tfaug_version": __version__,
-    }
+    runtime = runtime or RuntimeConfig()
+    from tfaug.training import distribute
 
+    # The strategy first: a multi-worker strategy must exist before other TensorFlow work, and a bad runtime
+    # (no TF_CONFIG, missing devices) must fail before the run directory is made.
+    with distribute.runtime_scope(runtime) as strategy:
+        distribute.check_global_batch(min(cfg.batch_size, len(images)), strategy)
+        chief = distribute.is_chief()
+        run_dir = rd.prepare_run_dir(out, resume) if chief else Path(out)
+        if resume:
+            stored = rd.read_run_config(run_dir)
+            cfg = GANConfig(**{**stored["gan"], "steps": max(cfg.steps, stored["gan"]["steps"])})
+        image_shape = tuple(int(d) for d in images.shape[1:])
+        config = {
+            "kind": cfg.model,
+            "gan": to_dict(cfg),
+            "data": {**(data_info or {}), "image_shape": list(image_shape), "num_classes": len(class_names),
+                     "class_names": list(class_names), "n_train": int(len(images))},
+            "runtime": to_dict(runtime),
+            "tfaug_version": __version__,
+        }
+        # Non-chief workers of a multi-worker run write everything to a scratch directory, deleted at the end.
+        write_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="tfaug-worker-"))
+        try:
+            run = _train(images, labels, class_names, cfg, runtime, strategy, config, run_dir, write_dir,
+                         resume, progress, log_every)
+        finally:
+            if not chief:
+                shutil.rmtree(write_dir, ignore_errors=True)
+    run.run_dir = run_dir
+    return run
+
+
+def _train(images, labels, class_names, cfg, runtime, strategy, config, run_dir, write_dir, resume, progress,
+           log_every) -> GANRun:
+    """The body of :func:`train_gan` inside the runtime's strategy scope; writes go to ``write_dir``."""
     import keras
-    import tensorflow as tf
 
+    from tfaug.data.pipeline import make_pipeline
+    from tfaug.models.zoo import build_model
+    from tfaug.training import distribute
+
+    num_classes = len(class_names)
+    image_shape = tuple(config["data"]["image_shape"])
+    batch = min(cfg.batch_size, len(images))
     keras.utils.set_random_seed(cfg.seed)
     # Built before config.json is written, so a bad option leaves no half-made run behind.
     model = build_model(cfg.model, image_shape, num_classes, cfg)
-    write_json(run_dir / rd.CONFIG, config)
+    write_json(write_dir / rd.CONFIG, config)
     start = 0
     state = rd.read_state(run_dir) if resume else None
     if state is not None:
@@ -113,11 +154,14 @@ def train_gan(
         model.prepare(_as_float(images), labels, progress=progress)
     history = [r for r in read_jsonl(run_dir / rd.HISTORY) if r.get("step", 0) <= start]
     if resume:  # drop records logged after the checkpoint we resumed from
-        _rewrite_history(run_dir, history)
+        _rewrite_history(write_dir, history)
+    run_dir = write_dir
 
-    batch = min(cfg.batch_size, len(images))
+    distribute.synchronize_batchnorm(model.networks().values(), strategy)
     ds = make_pipeline(images, labels, batch, shuffle=True, seed=cfg.seed + start, repeat=True, drop_remainder=True)
-    step_fn = tf.function(model.train_step)
+    ds = distribute.distribute_dataset(ds, strategy)
+    step_fn = distribute.make_train_function(model.train_step, strategy, jit_compile=runtime.jit_compile,
+                                             name=cfg.model)
     log_every = log_every or max(1, cfg.steps // 100)
     grid_classes = list(range(min(num_classes, MAX_GRID_CLASSES)))
     scorer = _BestScorer(images, labels, cfg.seed, run_dir) if cfg.best_every else None
@@ -220,7 +264,7 @@ def save_checkpoint(model, run_dir: Path, step: int, finished: bool) -> None:
             net.save_weights(str(tmp / f"{name}.weights.h5"))
         arrays = {}
         for key, (opt, _) in model.optimizers().items():
-            for i, v in enumerate(opt.variables):
+            for i, v in enumerate(_optimizer_variables(opt)):
                 arrays[f"opt.{key}.{i:04d}"] = np.asarray(v)
         for key, var in model.state_variables().items():
             arrays[f"state.{key}"] = np.asarray(var)
@@ -248,15 +292,22 @@ def restore_checkpoint(model, run_dir: Path) -> int:
         if not opt.built:
             opt.build(variables)
         names = sorted(k for k in data.files if k.startswith(f"opt.{key}."))
-        if len(names) != len(opt.variables):
+        opt_vars = _optimizer_variables(opt)
+        if len(names) != len(opt_vars):
             raise TfaugError(f"checkpoint in {last} does not match this model ({key} optimizer); start a new run")
-        for var, k in zip(opt.variables, names):
+        for var, k in zip(opt_vars, names):
             var.assign(data[k])
     for key, var in model.state_variables().items():
         if f"state.{key}" not in data.files:
             raise TfaugError(f"checkpoint in {last} lacks the model state {key!r}; start a new run")
         var.assign(data[f"state.{key}"])
     return int(state["step"])
+
+
+def _optimizer_variables(opt) -> list:
+    """The variables a checkpoint stores for ``opt``: a LossScaleOptimizer's inner optimizer's (the loss scale
+    re-adapts in a few steps), so a run can resume with or without mixed precision."""
+    return list(getattr(opt, "inner_optimizer", opt).variables)
 
 
 def _rewrite_history(run_dir: Path, records: list[dict]) -> None:
