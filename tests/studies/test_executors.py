@@ -22,7 +22,7 @@ TINY = {
     "classifier": {"steps": 20, "width": 8, "batch_size": 16},
     "generator": {"steps": 10, "width": 8, "batch_size": 16, "z_dim": 8, "sample_every": 0, "checkpoint_every": 0},
     "generator_metrics": ["kid"],
-    "repeats": 2,
+    "repeats": 1,
     "seed": 11,
 }
 
@@ -57,8 +57,9 @@ def sequential(tmp_path_factory):
 
 
 def test_cell_needs_lists_the_runs_a_strategy_may_train():
-    cfg = study_from_dict({**TINY, "per_class": [3, 5], "strategies": ["baseline", "cdcgan+classic", "m2", "disc-bank",
-                                                  "bagan+filter:sphere"], "methods": {"model": "cvae"}})
+    cfg = study_from_dict({**TINY, "repeats": 2, "per_class": [3, 5],
+                           "strategies": ["baseline", "cdcgan+classic", "m2", "disc-bank", "bagan+filter:sphere"],
+                           "methods": {"model": "cvae"}})
     needs = {(c.strategy, c.setting.name, c.repeat): cell_needs(cfg, c) for c in expand(cfg)}
     assert needs[("baseline", "k=3", 0)] == frozenset()
     assert needs[("cdcgan+classic", "k=5", 1)] == {("k=5", 1, None, "cdcgan")}
@@ -125,7 +126,7 @@ def test_run_lock_serialises_processes(tmp_path):
 def test_processes_and_ray_give_the_sequential_table(sequential, tmp_path):
     cfg = study_from_dict(TINY)
     want = table(sequential / "results.csv")
-    assert len(want) == 8 and len({r["accuracy"] for r in want}) > 1
+    assert len(want) == 4 and len({r["accuracy"] for r in want}) > 1
 
     out = tmp_path / "processes"
     res = run_study(cfg, out, progress=False, executor=ExecutorSpec("processes", workers=2))
@@ -136,7 +137,7 @@ def test_processes_and_ray_give_the_sequential_table(sequential, tmp_path):
                                    "threads": executors.worker_threads(2)}
     # every generator trained once, into the directory a sequential run uses
     runs = sorted(p.parent.relative_to(out).as_posix() for p in out.glob("generators/*/*/*/config.json"))
-    assert runs == [f"generators/k=3/r{r}/cdcgan" for r in (0, 1)]
+    assert runs == ["generators/k=3/r0/cdcgan"]
     assert read_json(sequential / "timing.json")["execution"]["executor"] == "local"
 
     pytest.importorskip("ray")
