@@ -39,7 +39,6 @@ from pathlib import Path
 from tfaug.errors import TfaugError
 
 EXECUTORS = ("local", "processes", "ray")
-THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
 JOIN_SECONDS = 5.0  # grace period for a worker to exit before it is killed
 
 
@@ -211,7 +210,7 @@ class StudyWorker:
     def __init__(self, payload: dict):
         self.payload = payload
         self._state = None
-        # Thread settings travel in the payload (Ray actors): applied before anything here imports TensorFlow.
+        # Thread settings travel in the payload (processes and Ray actors): set before this worker imports TensorFlow.
         os.environ.update(payload.get("env") or {})
 
     def run(self, key) -> dict:
@@ -323,22 +322,14 @@ class _ProcessPool:
         ctx = mp.get_context("spawn")
         self.size = size
         self._results = ctx.Queue()
-        saved = {k: os.environ.get(k) for k in THREAD_ENV}
-        os.environ.update(thread_env(self.threads))  # spawned children inherit the environment at start()
-        try:
-            for slot in range(size):
-                tasks = ctx.Queue()
-                proc = ctx.Process(target=_process_main, args=(slot, payload, tasks, self._results),
-                                   name=f"tfaug-study-worker-{slot}", daemon=True)
-                proc.start()
-                self._procs.append(proc)
-                self._tasks.append(tasks)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        payload = {**payload, "env": thread_env(self.threads)}  # applied by StudyWorker, as in Ray actors
+        for slot in range(size):
+            tasks = ctx.Queue()
+            proc = ctx.Process(target=_process_main, args=(slot, payload, tasks, self._results),
+                               name=f"tfaug-study-worker-{slot}", daemon=True)
+            proc.start()
+            self._procs.append(proc)
+            self._tasks.append(tasks)
 
     def submit(self, slot: int, key) -> None:
         self._tasks[slot].put(key)
