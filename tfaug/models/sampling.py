@@ -48,25 +48,41 @@ def latent_from_seeds(seeds, z_dim: int) -> tf.Tensor:
     return _latents(seeds, int(z_dim))
 
 
-def generator_images(model, z_dim: int, class_id, seed):
+def generator_images(model, z_dim: int, class_id, seed, truncation=None):
     """Generator output for (class_id, seed) pairs; graph-safe (used inside tf.function).
 
     Args:
-        model: functional generator, inputs ``[z float32 [N, z_dim], class_id int32 [N]]`` (or ``[z]`` only,
-            for unconditional generators, which ignore class ids).
+        model: functional generator, inputs ``[z float32 [N, z_dim], class_id int32 [N]]``, or ``[z]`` only
+            (unconditional generators, which ignore class ids), or ``[z, class_id, truncation float32 [N]]``
+            (style-based generators that truncate in their own latent space, e.g. ``stylegan``).
         z_dim: latent size.
         class_id: int32 [N].
         seed: int64 [N]; latent i is keyed by seed i only.
+        truncation: optional float32 [N] (or scalar) truncation psi in [0, 1]; 1 (or None) means none.
+            A three-input model receives it; any other model gets ``psi * z`` (truncation towards the mean of
+            z's prior, the only latent mean such a model has). psi = 0 gives each class's "average" image.
 
     Returns:
         float32 [N, H, W, C] in [-1, 1].
     """
     z = latent_from_seeds(seed, z_dim)
-    if len(model.inputs) == 1:
-        x = model(z, training=False)
+    if truncation is not None:
+        # A scalar or [1] psi applies to every row; an [N] psi is per row.
+        psi = tf.reshape(tf.cast(truncation, tf.float32), [-1]) * tf.ones(tf.shape(z)[:1], tf.float32)
+    if len(model.inputs) == 3:
+        if truncation is None:
+            psi = tf.ones(tf.shape(z)[:1], tf.float32)
+        x = model([z, class_id, psi], training=False)
     else:
-        x = model([z, class_id], training=False)
+        if truncation is not None:
+            z = z * psi[:, None]
+        x = model(z, training=False) if len(model.inputs) == 1 else model([z, class_id], training=False)
     return tf.cast(x, tf.float32)
+
+
+def takes_truncation(model) -> bool:
+    """True when ``model`` (a sampling network) truncates in its own latent space (three inputs)."""
+    return len(model.inputs) == 3
 
 
 def validate_requests(class_ids, seeds, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,4 +108,4 @@ def validate_requests(class_ids, seeds, num_classes: int) -> tuple[np.ndarray, n
     return cls.astype(np.int32), seeds.astype(np.int64)
 
 
-__all__ = ["generator_images", "latent_from_seeds", "validate_requests"]
+__all__ = ["generator_images", "latent_from_seeds", "takes_truncation", "validate_requests"]

@@ -23,6 +23,7 @@ BUILDERS: dict[str, str] = {
     "bagan": "tfaug.models.bagan:build_bagan",
     "cvae-gan": "tfaug.models.cvae_gan:build_cvae_gan",
     "gan-bank": "tfaug.models.gan_bank:build_gan_bank",
+    "stylegan": "tfaug.models.stylegan:build_stylegan",
 }
 
 
