@@ -3,18 +3,20 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "tfaug"
-ORDER = ["utils", "data", "augment", "models", "synthesis", "training", "metrics", "export", "serving", "studies"]
+ORDER = ["utils", "data", "augment", "models", "synthesis", "training", "metrics", "export", "fewshot", "serving",
+         "studies"]
 # metrics must not depend on model classes: they take arrays or a generator_fn; they may train a classifier
 # (the domain feature extractor, CAS) through ``tfaug.training``, which comes before them in the data flow.
 FORBIDDEN = {
     "utils": set(ORDER[1:]),
-    "data": {"augment", "models", "synthesis", "training", "metrics", "export", "serving", "studies"},
-    "augment": {"models", "synthesis", "training", "metrics", "export", "serving", "studies"},
-    "models": {"synthesis", "training", "metrics", "export", "serving", "studies"},
-    "metrics": {"models", "export", "serving", "studies"},
-    "synthesis": {"training", "studies", "serving"},
-    "training": {"studies", "export", "serving"},
-    "export": {"studies", "training", "serving"},
+    "data": {"fewshot", "augment", "models", "synthesis", "training", "metrics", "export", "serving", "studies"},
+    "augment": {"fewshot", "models", "synthesis", "training", "metrics", "export", "serving", "studies"},
+    "models": {"synthesis", "training", "metrics", "export", "fewshot", "serving", "studies"},
+    "metrics": {"fewshot", "models", "export", "serving", "studies"},
+    "synthesis": {"fewshot", "training", "studies", "serving"},
+    "training": {"fewshot", "studies", "export", "serving"},
+    "export": {"studies", "training", "fewshot", "serving"},
+    "fewshot": {"studies", "serving"},
     "serving": {"studies", "training"},
 }
 

@@ -10,6 +10,7 @@
   plus optimisation-based refinement; reports reconstruction errors.
 * :mod:`tfaug.fewshot.age` -- AGE-style editing: per-class centroids in w, shared directions of within-class
   variation (SVD over many classes' deviations), new images = centroid + sampled combinations of directions.
-* :mod:`tfaug.fewshot.layers`, :mod:`tfaug.fewshot.age_layers` -- registered Keras layers adapted sampling
-  networks contain (imported by ``tfaug.models.networks.layers`` so saved networks load).
+* The registered Keras layers adapted sampling networks contain live with the other network layers:
+  :mod:`tfaug.models.networks.routing` (class routing) and :mod:`tfaug.models.networks.age` (AGE new-class
+  networks), imported by ``tfaug.models.networks.layers`` so saved networks load.
 """

@@ -9,5 +9,5 @@ from __future__ import annotations
 # One import per module that defines registered layers used inside a sampling network.
 import tfaug.models.networks.latent_layers  # noqa: F401,E402  (BAGAN, gan-bank)
 import tfaug.models.networks.style  # noqa: F401,E402  (stylegan: modulated convolutions, noise, truncation)
-import tfaug.fewshot.layers  # noqa: F401,E402  (adapted runs: class routing)
-import tfaug.fewshot.age_layers  # noqa: F401,E402  (adapted runs: AGE new-class networks)
+import tfaug.models.networks.routing  # noqa: F401,E402  (adapted runs: class routing)
+import tfaug.models.networks.age  # noqa: F401,E402  (adapted runs: AGE new-class networks)
