@@ -65,6 +65,17 @@ def unit_fraction(text: str) -> float:
     return value
 
 
+def truncation_psi(text: str) -> float:
+    """argparse type for --truncation: psi in [0, 1] (1 = no truncation, 0 = each class's average image)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"truncation must be in [0, 1], got {text}")
+    return value
+
+
 def keep_value(text: str) -> float | int:
     """argparse type for --keep: a fraction in (0, 1] or a whole count >= 1."""
     try:

@@ -28,7 +28,8 @@ def _runtime(args):
 
 
 def _load_split(args):
-    """Load --dataset and draw the leakage-safe split (test held out first, then the training draw)."""
+    """Load --dataset and draw the leakage-safe split (test held out first, then the training draw); images a
+    ``folder:`` manifest marks synthetic (``tfaug fill``) never go to the test set."""
     from tfaug.data.experiment import draw_experiment
     from tfaug.data.sources import load_dataset
 
@@ -38,7 +39,7 @@ def _load_split(args):
     if args.minority is not None and args.minority >= ds.num_classes:
         raise TfaugError(f"--minority {args.minority} is not a class of {args.dataset} (classes 0-{ds.num_classes - 1})")
     split = draw_experiment(ds.labels, test_fraction=args.test_fraction, per_class=args.per_class,
-                            minority=args.minority, keep=args.keep, seed=args.seed)
+                            minority=args.minority, keep=args.keep, seed=args.seed, synthetic=ds.synthetic)
     return ds, split
 
 
@@ -108,12 +109,16 @@ def generate(args) -> int:
     from tfaug.synthesis.loader import load_generator
     from tfaug.synthesis.sample import write_samples
 
+    truncation = getattr(args, "truncation", None)
+    if truncation is not None and not 0.0 <= truncation <= 1.0:  # before loading anything; NaN fails too
+        raise TfaugError(f"--truncation must be a psi in [0, 1] (1 = none), got {truncation:g}")
     gen = load_generator(args.source)
     if args.class_id >= gen.num_classes:
         raise TfaugError(f"--class-id {args.class_id} is out of range: the generator has classes 0-{gen.num_classes - 1}")
-    paths = write_samples(gen, args.class_id, args.n, args.seed, args.out)
+    paths = write_samples(gen, args.class_id, args.n, args.seed, args.out, truncation=truncation)
     name = gen.class_names[args.class_id] if gen.class_names else str(args.class_id)
-    print(f"wrote {args.n} images of class {args.class_id} ({name}) and grid.png to {args.out}")
+    psi = f" with truncation {truncation:g}" if truncation is not None else ""
+    print(f"wrote {args.n} images of class {args.class_id} ({name}){psi} and grid.png to {args.out}")
     return 0 if paths else 1
 
 

@@ -5,16 +5,20 @@ Specs (see :func:`load_dataset`):
     ``lfw_subset``             scikit-image's 25x25 LFW crops, 200 images, classes ("non-face", "face").
     ``tfds:NAME[:split]``      a prepared TensorFlow Datasets dataset (split defaults to "train").
     ``npz:PATH``               arrays ``x`` (images) and ``y`` (labels), optional ``class_names``.
-    ``folder:PATH``            one sub-folder per class holding image files.
+    ``folder:PATH``            one sub-folder per class holding image files; an optional ``manifest.csv`` at
+                               the root (written by ``tfaug fill``) marks generated images (``Dataset.synthetic``).
 
 Everything returned is at the library's edge format: images uint8 NHWC in [0, 255] with C in {1, 3}.
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
 import warnings
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +27,8 @@ from tfaug.errors import TfaugError
 VALID_SPECS = "digits, lfw_subset, tfds:NAME[:split], npz:PATH, folder:PATH"
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 _GRAY_MODES = frozenset({"1", "L", "LA", "La", "F"})
+MANIFEST_NAME = "manifest.csv"
+MANIFEST_COLUMNS = ("path", "class", "synthetic", "class_id", "seed", "generator", "source")
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,6 +41,8 @@ class Dataset:
         class_names: K names; ``class_names[i]`` names label ``i``.
         spec: the spec string the dataset was loaded from.
         skipped: files skipped as unreadable (``folder:`` sources only), relative to the folder.
+        synthetic: bool [N], True for generated images (from a ``folder:`` source's ``manifest.csv``); all False
+            when the source has no manifest. Splits keep these images out of test sets.
     """
 
     images: np.ndarray
@@ -42,6 +50,7 @@ class Dataset:
     class_names: tuple[str, ...]
     spec: str
     skipped: tuple[str, ...] = ()
+    synthetic: np.ndarray | None = None
 
     def __post_init__(self):
         images, labels = np.asarray(self.images), np.asarray(self.labels).astype(np.int32).reshape(-1)
@@ -53,6 +62,11 @@ class Dataset:
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
         object.__setattr__(self, "skipped", tuple(self.skipped))
+        synthetic = np.zeros(len(labels), bool) if self.synthetic is None else np.asarray(self.synthetic)
+        if synthetic.shape != labels.shape or not (synthetic.dtype == np.bool_ or np.isin(synthetic, (0, 1)).all()):
+            raise TfaugError(f"dataset synthetic flags must be {len(labels)} booleans, one per image, "
+                             f"got {synthetic.dtype} {synthetic.shape}")
+        object.__setattr__(self, "synthetic", synthetic.astype(bool))
 
     @property
     def num_classes(self) -> int:
@@ -72,9 +86,11 @@ class Dataset:
         return np.bincount(self.labels, minlength=self.num_classes).astype(np.int64)
 
     def subset(self, idx) -> Dataset:
-        """The images/labels at integer (or boolean) index ``idx``; class names, spec and skipped are kept."""
+        """The images/labels/synthetic flags at integer (or boolean) index ``idx``; class names, spec and skipped
+        are kept."""
         idx = np.asarray(idx)
-        return Dataset(self.images[idx], self.labels[idx], self.class_names, self.spec, self.skipped)
+        return Dataset(self.images[idx], self.labels[idx], self.class_names, self.spec, self.skipped,
+                       self.synthetic[idx])
 
 
 def parse_spec(spec: str) -> tuple[str, str | None, str | None]:
@@ -228,8 +244,10 @@ def _load_npz(spec: str, path: str) -> Dataset:
     return Dataset(images, labels.astype(np.int32), tuple(names), spec)
 
 
-def _read_image(path: str) -> np.ndarray:
-    """One image file -> uint8 [H, W] (grayscale) or [H, W, 3] (colour); transparency composited on white."""
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """One image file -> uint8 [H, W] (grayscale) or [H, W, 3] (colour); transparency composited on white.
+
+    Raises whatever PIL raises for an unreadable file (callers skip such files)."""
     from PIL import Image
 
     with Image.open(path) as im:
@@ -255,34 +273,149 @@ def _visible(names) -> list[str]:
     return sorted(n for n in names if not n.startswith("."))
 
 
-def _load_folder(spec: str, root: str) -> Dataset:
-    """One sub-folder per class (sorted names); unreadable files are skipped and reported, never fatal."""
-    from PIL import Image
+@dataclass(frozen=True)
+class FolderListing:
+    """The candidate image files of a class-folder dataset, as :func:`load_dataset` reads them.
 
+    Attributes:
+        root: the dataset folder.
+        classes: K class names = the visible sub-folders of ``root``, sorted; label ``i`` is ``classes[i]``.
+        files: ``(relative path, label)`` of every visible file with an image extension, class by class, each class
+            in walk order (sorted names, hidden files and folders skipped); paths use "/" separators.
+        non_images: visible files under the class folders without an image extension (relative paths).
+        walk_order: every visible file under the class folders (images and others), in walk order.
+    """
+
+    root: str
+    classes: tuple[str, ...]
+    files: tuple[tuple[str, int], ...]
+    non_images: tuple[str, ...]
+    walk_order: tuple[str, ...] = ()
+
+
+def list_folder(root: str | os.PathLike) -> FolderListing:
+    """List a class-folder dataset without reading any image.
+
+    Raises:
+        TfaugError: ``root`` is not a folder or has no class sub-folders.
+    """
+    root = os.fspath(root)
     if not os.path.isdir(root):
         raise TfaugError(f"folder '{root}' does not exist; check the path after 'folder:'")
     classes = [d for d in _visible(os.listdir(root)) if os.path.isdir(os.path.join(root, d))]
     if not classes:
         raise TfaugError(f"folder '{root}' has no class sub-folders; put images in one sub-folder per class")
-    arrays, labels, skipped = [], [], []
+    files, non_images, order = [], [], []
     for label, name in enumerate(classes):
-        before = len(arrays)
         for dirpath, dirnames, filenames in os.walk(os.path.join(root, name)):
             dirnames[:] = _visible(dirnames)  # prune hidden directories in place
             for fname in _visible(filenames):
-                path = os.path.join(dirpath, fname)
-                rel = os.path.relpath(path, root)
-                if os.path.splitext(fname)[1].lower() not in IMAGE_EXTENSIONS:
-                    skipped.append(rel)
-                    continue
-                try:
-                    arrays.append(_read_image(path))
-                    labels.append(label)
-                except Exception:  # corrupt, truncated, unsupported: skip it, report it below
-                    skipped.append(rel)
-        if len(arrays) == before:
+                rel = Path(os.path.relpath(os.path.join(dirpath, fname), root)).as_posix()
+                order.append(rel)
+                if os.path.splitext(fname)[1].lower() in IMAGE_EXTENSIONS:
+                    files.append((rel, label))
+                else:
+                    non_images.append(rel)
+    return FolderListing(root, tuple(classes), tuple(files), tuple(non_images), tuple(order))
+
+
+def read_manifest(root: str | os.PathLike) -> dict[str, dict[str, str]] | None:
+    """``root/manifest.csv`` as ``{relative path: row}`` (every column a string), or None when there is none.
+
+    The manifest (written by ``tfaug fill``) has the columns :data:`MANIFEST_COLUMNS`: ``path`` (relative to
+    ``root``, "/" separators), ``class`` (folder name), ``synthetic`` (0 or 1), ``class_id``, ``seed`` and
+    ``generator`` (of a generated image; empty for originals), ``source`` (original relative path of a copy).
+    Only ``path`` and ``synthetic`` are required to read it.
+
+    Raises:
+        TfaugError: the file cannot be parsed, lacks ``path``/``synthetic``, or a ``synthetic`` value is not 0/1.
+    """
+    path = Path(root) / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"), newline=""))
+        rows = list(reader)
+        fields = reader.fieldnames or []
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise TfaugError(f"cannot read '{path}' as a CSV manifest ({err}); fix or delete it") from err
+    missing = [c for c in ("path", "synthetic") if c not in fields]
+    if missing:
+        found = ", ".join(fields) or "none"
+        raise TfaugError(f"manifest '{path}' has no {' and '.join(missing)} column (it has: {found}); fix or delete it")
+    out = {}
+    for i, row in enumerate(rows, start=2):
+        flag = (row.get("synthetic") or "").strip().lower()
+        if flag not in ("0", "1", "true", "false"):
+            raise TfaugError(f"manifest '{path}' line {i}: synthetic must be 0 or 1, got {row.get('synthetic')!r}; "
+                             "fix or delete the manifest")
+        row = {k: ("" if v is None else str(v)) for k, v in row.items() if k is not None}
+        row["synthetic"] = "1" if flag in ("1", "true") else "0"
+        out[Path(row["path"].strip()).as_posix()] = row
+    return out
+
+
+def manifest_text(rows) -> str:
+    """CSV text of manifest rows (dicts keyed by :data:`MANIFEST_COLUMNS`; missing keys are written empty)."""
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in MANIFEST_COLUMNS})
+    return buf.getvalue()
+
+
+def _shown(paths, limit: int = 5) -> str:
+    paths = list(paths)
+    return ", ".join(paths[:limit]) + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def _synthetic_flags(root: str, loaded: list[str], classes, labels) -> np.ndarray | None:
+    """bool [N] from ``root/manifest.csv`` for the loaded files (None without a manifest); warns on mismatches."""
+    manifest = read_manifest(root)
+    if manifest is None:
+        return None
+    flags = np.array([manifest.get(rel, {}).get("synthetic") == "1" for rel in loaded], bool)
+    loaded_set = set(loaded)
+    missing = [p for p in manifest if p not in loaded_set]
+    unlisted = [p for p in loaded if p not in manifest]
+    moved = [rel for rel, y in zip(loaded, labels) if rel in manifest
+             and manifest[rel].get("class", classes[y]) not in ("", classes[y])]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} listed files are missing or unreadable ({_shown(missing)})")
+    if unlisted:
+        problems.append(f"{len(unlisted)} files are not listed and count as real ({_shown(unlisted)})")
+    if moved:
+        problems.append(f"{len(moved)} files are listed under another class; their folder's class is used "
+                        f"({_shown(moved)})")
+    if problems:
+        warnings.warn(f"the manifest of '{root}' disagrees with its files: " + "; ".join(problems), stacklevel=4)
+    return flags
+
+
+def _load_folder(spec: str, root: str) -> Dataset:
+    """One sub-folder per class (sorted names); unreadable files are skipped and reported, never fatal."""
+    from PIL import Image
+
+    listing = list_folder(root)
+    classes = listing.classes
+    arrays, labels, loaded = [], [], []
+    skipped = list(listing.non_images)
+    for rel, label in listing.files:
+        try:
+            arrays.append(read_image(os.path.join(root, *rel.split("/"))))
+            labels.append(label)
+            loaded.append(rel)
+        except Exception:  # corrupt, truncated, unsupported: skip it, report it below
+            skipped.append(rel)
+    present = set(labels)
+    for label, name in enumerate(classes):
+        if label not in present:
             raise TfaugError(f"class folder '{os.path.join(root, name)}' has no readable images; add some or remove it")
     if skipped:
+        skipped_set = set(skipped)
+        skipped = [rel for rel in listing.walk_order if rel in skipped_set]  # walk order, as the files were met
         shown = ", ".join(skipped[:20]) + (f" and {len(skipped) - 20} more" if len(skipped) > 20 else "")
         warnings.warn(f"skipped {len(skipped)} unreadable or non-image files in '{root}': {shown}", stacklevel=3)
     gray = all(a.ndim == 2 for a in arrays)
@@ -297,4 +430,5 @@ def _load_folder(spec: str, root: str) -> Dataset:
     if n_resized:
         msg = f"resized {n_resized} of {len(arrays)} images in '{root}' to the most common size {h}x{w}"
         warnings.warn(msg, stacklevel=3)
-    return Dataset(np.stack(arrays), np.asarray(labels, np.int32), tuple(classes), spec, tuple(skipped))
+    synthetic = _synthetic_flags(root, loaded, classes, labels)
+    return Dataset(np.stack(arrays), np.asarray(labels, np.int32), tuple(classes), spec, tuple(skipped), synthetic)

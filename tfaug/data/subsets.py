@@ -5,6 +5,10 @@ indices select images, labels and any side information. Results depend only on t
 (numpy ``default_rng``). Each class draws from its own generator keyed by ``(seed, class)``, so one class's
 draw does not change when another class changes, and a k-shot draw is nested in any larger one with the
 same seed (the 5-per-class images are the first 5 of the 10-per-class images).
+
+Draws take optional ``synthetic`` flags (bool [N], e.g. ``Dataset.synthetic`` of a dataset topped up by
+``tfaug fill``): a class then draws its real images first (in their seeded random order) and its synthetic images
+only after every real one; without flags (or with none set) the draws are exactly the unflagged ones.
 """
 from __future__ import annotations
 
@@ -45,12 +49,28 @@ def _is_float(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, (bool, numbers.Integral))
 
 
+def _as_flags(synthetic, n: int) -> np.ndarray:
+    """bool [n] synthetic flags (all False for None)."""
+    if synthetic is None:
+        return np.zeros(n, bool)
+    flags = np.asarray(synthetic).reshape(-1)
+    if len(flags) != n:
+        raise TfaugError(f"synthetic flags must be {n} booleans, one per label, got {len(flags)}")
+    return flags.astype(bool)
+
+
+def _real_first(rng: np.random.Generator, idx: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """``idx`` in draw order: its real indices permuted, then its synthetic ones permuted (same rng)."""
+    syn = flags[idx]
+    return np.concatenate([rng.permutation(idx[~syn]), rng.permutation(idx[syn])])
+
+
 def _sorted(parts) -> np.ndarray:
     parts = [np.asarray(p, np.int64) for p in parts]
     return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
 
-def per_class_subset(labels, k: int, seed: int = 0, num_classes: int | None = None) -> np.ndarray:
+def per_class_subset(labels, k: int, seed: int = 0, num_classes: int | None = None, synthetic=None) -> np.ndarray:
     """Exactly ``k`` images of every class, drawn without replacement.
 
     Args:
@@ -58,6 +78,7 @@ def per_class_subset(labels, k: int, seed: int = 0, num_classes: int | None = No
         k: images per class, >= 1.
         seed: draw seed (>= 0); same seed and labels give the same indices.
         num_classes: K; defaults to ``max(labels) + 1``. Every class in [0, K) must have >= k images.
+        synthetic: optional bool [N]; a class's real images are drawn before any of its synthetic ones.
 
     Returns:
         Sorted int64 [K * k] indices into ``labels``.
@@ -66,6 +87,7 @@ def per_class_subset(labels, k: int, seed: int = 0, num_classes: int | None = No
         TfaugError: k < 1, or a class has fewer than k images.
     """
     y = _as_labels(labels)
+    flags = _as_flags(synthetic, len(y))
     if not _is_int(k) or k < 1:
         raise TfaugError(f"images per class must be an integer >= 1, got {k!r}")
     K = int(num_classes) if num_classes is not None else int(y.max()) + 1 if y.size else 0
@@ -76,11 +98,11 @@ def per_class_subset(labels, k: int, seed: int = 0, num_classes: int | None = No
         idx = np.flatnonzero(y == c)
         if len(idx) < k:
             raise TfaugError(f"class {c} has only {len(idx)} images, fewer than the {k} per class requested")
-        parts.append(_class_rng(seed, c).permutation(idx)[:k])
+        parts.append(_real_first(_class_rng(seed, c), idx, flags)[:k])
     return _sorted(parts)
 
 
-def imbalance_subset(labels, minority, keep, seed: int = 0) -> np.ndarray:
+def imbalance_subset(labels, minority, keep, seed: int = 0, synthetic=None) -> np.ndarray:
     """Induce imbalance: keep only part of each minority class, all of every other class.
 
     Args:
@@ -89,6 +111,7 @@ def imbalance_subset(labels, minority, keep, seed: int = 0) -> np.ndarray:
         keep: a float in (0, 1] = fraction of each minority class kept (rounded half up, at least 1 image),
             or an int >= 1 = number of images kept per minority class.
         seed: draw seed (>= 0).
+        synthetic: optional bool [N]; a minority class keeps its real images before any of its synthetic ones.
 
     Returns:
         Sorted int64 indices into ``labels``.
@@ -97,6 +120,7 @@ def imbalance_subset(labels, minority, keep, seed: int = 0) -> np.ndarray:
         TfaugError: unknown class id, keep out of range, or keep larger than a minority class.
     """
     y = _as_labels(labels)
+    flags = _as_flags(synthetic, len(y))
     classes = np.atleast_1d(np.asarray(minority)).reshape(-1)
     if classes.size == 0 or not all(_is_int(c) for c in classes.tolist()):
         raise TfaugError(f"minority must be a class id or a list of class ids, got {minority!r}")
@@ -115,7 +139,7 @@ def imbalance_subset(labels, minority, keep, seed: int = 0) -> np.ndarray:
         n = max(1, int(np.floor(keep * len(idx) + 0.5))) if _is_float(keep) else int(keep)
         if n > len(idx):
             raise TfaugError(f"class {c} has only {len(idx)} images, fewer than the {n} to keep; lower keep")
-        parts.append(_class_rng(seed, c).permutation(idx)[:n])
+        parts.append(_real_first(_class_rng(seed, c), idx, flags)[:n])
     return _sorted(parts)
 
 
@@ -197,7 +221,8 @@ def stratified_split(
     return train, val_idx, test_idx
 
 
-def subset_draw(labels, per_class: int | None = None, minority=None, keep=None, seed: int = 0) -> np.ndarray:
+def subset_draw(labels, per_class: int | None = None, minority=None, keep=None, seed: int = 0,
+                synthetic=None) -> np.ndarray:
     """The CLI's training draw: first ``per_class`` images per class, then induced imbalance on that draw.
 
     Args:
@@ -205,16 +230,18 @@ def subset_draw(labels, per_class: int | None = None, minority=None, keep=None, 
         per_class: k images per class (see :func:`per_class_subset`); None keeps every image.
         minority, keep: see :func:`imbalance_subset`; both or neither must be given.
         seed: draw seed (>= 0).
+        synthetic: optional bool [N]: real images are drawn before synthetic ones within each class.
 
     Returns:
         Sorted int64 indices into ``labels`` (all of them when nothing is requested).
     """
     y = _as_labels(labels)
+    flags = _as_flags(synthetic, len(y))
     if (minority is None) != (keep is None):
         raise TfaugError("give both minority classes and keep (a fraction or count), or neither")
     idx = np.arange(len(y), dtype=np.int64)
     if per_class is not None:
-        idx = per_class_subset(y, per_class, seed=seed)
+        idx = per_class_subset(y, per_class, seed=seed, synthetic=flags)
     if minority is not None:
-        idx = idx[imbalance_subset(y[idx], minority, keep, seed=seed)]
+        idx = idx[imbalance_subset(y[idx], minority, keep, seed=seed, synthetic=flags[idx])]
     return np.sort(idx)

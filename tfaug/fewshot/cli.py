@@ -2,7 +2,7 @@
 stays instant). Each command is a thin call into the library module named in its ``func``."""
 from __future__ import annotations
 
-from tfaug.cli_args import non_negative_int, positive_float, positive_int, unit_fraction
+from tfaug.cli_args import non_negative_int, positive_int, truncation_psi
 
 ADAPT_METHODS = ("freeze", "svd", "embedding", "age")  # = tfaug.fewshot.adapt.METHODS (not imported: keep --help light)
 
@@ -51,7 +51,8 @@ def add_parsers(sub) -> None:
     f.add_argument("--min-per-class", type=positive_int, required=True,
                    help="every class below this count gets generated images up to it")
     f.add_argument("--out", required=True, help="folder:PATH of the new dataset (must not exist)")
-    f.add_argument("--truncation", type=unit_fraction, default=None, help="truncation psi in (0, 1] (default 1: none)")
+    f.add_argument("--truncation", type=truncation_psi, default=None,
+                   help="truncation psi in [0, 1]: lower = more typical, less varied images (default 1: none)")
     f.add_argument("--seed", type=int, default=0, help="first seed of the generated images")
     f.add_argument("--no-progress", action="store_true")
     f.set_defaults(func="tfaug.synthesis.fill:fill_command")

@@ -72,7 +72,7 @@ def run_demo(cfg: DemoConfig, out: str | os.PathLike = "runs/demo", *, saved_mod
             if (strategy.name, repeat) in done:
                 continue
             split = draw_experiment(ds.labels, test_fraction=cfg.test_fraction, per_class=cfg.per_class,
-                                    seed=cfg.seed + repeat, split_seed=cfg.seed)
+                                    seed=cfg.seed + repeat, split_seed=cfg.seed, synthetic=ds.synthetic)
             row = _run_cell(cfg, ds, split, repeat, strategy, out, generators, progress)
             append_jsonl(out / "results.jsonl", row)
             rows.append(row)

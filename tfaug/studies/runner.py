@@ -117,6 +117,12 @@ def _load(cfg, data_dir: str | None) -> tuple:
     from tfaug.studies.splits import check_feasible, relabel
 
     ds = load_dataset(cfg.dataset, data_dir=data_dir)
+    n_synthetic = int(np.count_nonzero(ds.synthetic))
+    if n_synthetic:
+        # A study draws its own test sets and adds generated images itself; a filled folder (tfaug fill) would let
+        # generated images reach a test set, so it is refused rather than silently split.
+        raise TfaugError(f"{cfg.dataset} holds {n_synthetic} generated images (its manifest.csv marks them); "
+                         "a study needs the real images only: point it at the folder before `tfaug fill`")
     labels, class_names = ds.labels, list(ds.class_names)
     if cfg.one_vs_rest is not None:
         labels, class_names = relabel(labels, class_names, cfg.one_vs_rest)
