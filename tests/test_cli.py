@@ -107,6 +107,22 @@ def test_class_id_out_of_range(gan_run, tmp_path, capsys):
     assert "out of range" in _err(capsys)
 
 
+def test_generate_with_truncation(gan_run, tmp_path, capsys):
+    from PIL import Image
+
+    assert main(["generate", str(gan_run), "--class-id", "1", "--n", "3", "--truncation", "0", "--out",
+                 str(tmp_path / "t")]) == 0
+    assert "with truncation 0" in capsys.readouterr().out
+    images = [np.asarray(Image.open(tmp_path / "t" / f"class1_seed{s}.png")) for s in range(3)]
+    assert all(np.array_equal(im, images[0]) for im in images)  # psi = 0: the class's average image for every seed
+    with pytest.raises(SystemExit) as exc:  # rejected by the argument parser, before anything loads
+        main(["generate", str(gan_run), "--class-id", "1", "--n", "3", "--truncation", "1.5", "--out",
+              str(tmp_path / "bad")])
+    assert exc.value.code == 2
+    err = _err(capsys)
+    assert "--truncation" in err and "[0, 1]" in err and len(err.splitlines()) == 1 and not (tmp_path / "bad").exists()
+
+
 def test_console_script_help_and_exit_code():
     r = subprocess.run([sys.executable, "-m", "tfaug", "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "train-gan" in r.stdout and "demo" in r.stdout

@@ -13,7 +13,7 @@ import warnings
 
 from tfaug import __version__
 from tfaug.cli_args import (add_data_args, add_runtime_args, key_value, non_negative_float, non_negative_int,
-                            positive_float, positive_int, unit_fraction)
+                            positive_float, positive_int, truncation_psi, unit_fraction)
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=positive_int, default=16)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="output directory for PNGs and grid.png")
+    s.add_argument("--truncation", type=truncation_psi, metavar="PSI",
+                   help="truncation psi in [0, 1]: lower is closer to the class's average image (default: none)")
     s.set_defaults(func="tfaug.commands:generate")
 
     e = sub.add_parser("export", help="export a run's generator as a versioned SavedModel for TF Serving")

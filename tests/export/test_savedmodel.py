@@ -58,15 +58,17 @@ def test_signatures_have_exact_names_dtypes_shapes(exported):
     import tensorflow as tf
 
     sigs = exported.loaded.signatures
-    assert set(sigs) == {"serving_default", "generate_png"}
+    assert set(sigs) == {"serving_default", "generate_png", "truncated"}
     for name in sigs:
         _, kwargs = sigs[name].structured_input_signature
-        assert {k: (v.dtype, v.shape.as_list()) for k, v in kwargs.items()} == {
-            "class_id": (tf.int32, [None]),
-            "seed": (tf.int64, [None]),
-        }
+        expected = {"class_id": (tf.int32, [None]), "seed": (tf.int64, [None])}
+        if name == "truncated":
+            expected["truncation"] = (tf.float32, [None])
+        assert {k: (v.dtype, v.shape.as_list()) for k, v in kwargs.items()} == expected
     outs = {k: (v.dtype, v.shape.as_list()) for k, v in sigs["serving_default"].structured_outputs.items()}
     assert outs == {"images": (tf.uint8, [None, *SHAPE]), "class_id": (tf.int32, [None]), "seed": (tf.int64, [None])}
+    truncated = {k: (v.dtype, v.shape.as_list()) for k, v in sigs["truncated"].structured_outputs.items()}
+    assert truncated == outs
     png = {k: (v.dtype, v.shape.as_list()) for k, v in sigs["generate_png"].structured_outputs.items()}
     assert png == {"png_bytes": (tf.string, [None])}
 
@@ -277,3 +279,91 @@ def test_classifier_export_returns_probabilities(tmp_path):
     np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-6)
     meta = read_metadata(path)
     assert meta["model_kind"] == "classifier" and meta["class_names"] == NAMES and meta["num_classes"] == K
+
+
+# -- truncation (issue 7) -------------------------------------------------------------------------------------
+
+
+def _truncated(loaded, class_ids, seeds, psi):
+    import tensorflow as tf
+
+    fn = loaded.signatures["truncated"]
+    out = fn(class_id=tf.constant(class_ids, tf.int32), seed=tf.constant(seeds, tf.int64),
+             truncation=tf.constant(psi, tf.float32))
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def test_truncated_signature_equals_in_process_truncated_sampling(exported):
+    from tfaug.synthesis.loader import KerasGenerator
+    from tfaug.utils.images import to_uint8
+
+    cls, seeds = np.array([0, 1, 2, 2, 0, 0], np.int32), np.array([42, 42, 7, -3, 2**40, 5], np.int64)
+    psi = np.array([1.0, 0.5, 0.0, 0.7, 0.25, 1.0], np.float32)
+    out = _truncated(exported.loaded, cls, seeds, psi)
+    np.testing.assert_array_equal(out["class_id"], cls)
+    np.testing.assert_array_equal(out["seed"], seeds)
+    local = KerasGenerator(exported.model, Z_DIM, num_classes=K).sample(cls, seeds, truncation=psi)
+    np.testing.assert_array_equal(out["images"], to_uint8(local))
+    # psi = 1 is exactly serving_default (three-input generators: test_stylegan_quick_exports_with_its_truncation).
+    plain = _serve(exported, cls, seeds)["images"]
+    np.testing.assert_array_equal(_truncated(exported.loaded, cls, seeds, np.ones(6))["images"], plain)
+    assert not np.array_equal(out["images"][1], plain[1])
+    zero = _truncated(exported.loaded, [1, 1, 1], [1, 2, 3], [0, 0, 0])["images"]
+    assert (zero == zero[0]).all()  # psi = 0: the class's average image whatever the seed
+    via_attr = exported.loaded.generate_truncated({"class_id": tf_const(cls, "int32"), "seed": tf_const(seeds, "int64"),
+                                                   "truncation": tf_const(psi, "float32")})
+    np.testing.assert_array_equal(via_attr["images"].numpy(), out["images"])
+
+
+def tf_const(value, dtype):
+    import tensorflow as tf
+
+    return tf.constant(value, dtype)
+
+
+@pytest.mark.parametrize("psi", [[-0.1, 0.5], [0.5, 1.5], [float("nan"), 0.5], [0.5]])
+def test_bad_truncation_fails_in_graph_like_a_bad_class_id(exported, psi):
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="truncation"):
+        _truncated(exported.loaded, [0, 1], [1, 2], psi)
+
+
+def test_metadata_lists_truncation_and_the_truncated_endpoints(exported):
+    from tfaug.export.savedmodel import read_metadata
+
+    sig = read_metadata(exported.path)["signature"]
+    assert sig["serving_default"]["optional_inputs"]["truncation"]["default"] == 1.0
+    assert sig["serving_default"]["inputs"] == {"class_id": {"dtype": "int32", "shape": [None]},
+                                                "seed": {"dtype": "int64", "shape": [None]}}
+    assert sig["truncated"]["inputs"]["truncation"] == {"dtype": "float32", "shape": [None]}
+    assert sig["truncated"]["outputs"] == sig["serving_default"]["outputs"]
+    assert set(sig["generate_truncated"]["inputs"]["inputs"]) == {"class_id", "seed", "truncation"}
+
+
+def test_stylegan_quick_exports_with_its_truncation(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    pytest.importorskip("tfaug.models.stylegan")
+    from tfaug.config import preset
+    from tfaug.export.savedmodel import export_generator
+    from tfaug.models.zoo import build_model
+    from tfaug.utils.images import to_uint8
+
+    cfg = preset("gan/stylegan-quick")
+    keras.utils.set_random_seed(0)
+    model = build_model("stylegan", SHAPE, K, cfg)
+    w_avg = model.sampling_network.get_layer("truncation").w_avg
+    w_avg.assign(np.random.default_rng(0).normal(size=w_avg.shape).astype(np.float32))  # as if trained
+    path = export_generator(model.sampling_network, z_dim=cfg.z_dim, num_classes=K, metadata={"model_kind": "stylegan"},
+                            name="sg", base=tmp_path)
+    loaded = tf.saved_model.load(str(path))
+    cls, seeds, psi = np.array([0, 1, 2, 1]), np.array([3, 3, 9, 4]), np.array([0.7, 0.0, 1.0, 0.0], np.float32)
+    out = _truncated(loaded, cls, seeds, psi)["images"]
+    np.testing.assert_array_equal(out, to_uint8(model.sample(cls, seeds, truncation=psi)))
+    np.testing.assert_array_equal(out[1], out[3])  # psi = 0: class 1's centre for seeds 3 and 4
+    plain = _serve(types.SimpleNamespace(loaded=loaded), cls, seeds)["images"]
+    np.testing.assert_array_equal(plain, to_uint8(model.sample(cls, seeds)))
+    np.testing.assert_array_equal(plain[2], out[2])  # psi = 1
+    assert not np.array_equal(plain[0], out[0]) and not np.array_equal(out[1], out[2])

@@ -81,3 +81,91 @@ def test_bad_ada_settings_are_errors():
         GANConfig(r1=-1.0)
     with pytest.raises(TfaugError, match="unknown model"):
         GANConfig(model="stylegan9")
+
+
+# -- truncation (issue 7) -------------------------------------------------------------------------------------
+
+
+def _plain_standin(z_dim=6, k=3):
+    """A tiny two-input sampling network [z, class_id] -> [N, 8, 8, 1] (truncated as psi * z)."""
+    keras.utils.set_random_seed(5)
+    z = keras.Input((z_dim,), name="z")
+    c = keras.Input((), dtype="int32", name="class_id")
+    h = keras.layers.Dense(32, activation="tanh")(keras.layers.Concatenate()([z, keras.layers.Embedding(k, 4)(c)]))
+    h = keras.layers.Reshape((4, 4, 2))(keras.layers.Dense(32)(h))
+    h = keras.layers.Conv2D(1, 3, padding="same", activation="tanh")(keras.layers.UpSampling2D()(h))
+    return keras.Model([z, c], h)
+
+
+def _style_standin(z_dim=6, k=3, w_dim=8):
+    """A tiny three-input sampling network [z, class_id, truncation] -> [N, 8, 8, 1] that truncates like stylegan:
+    w = w_avg[c] + psi * (w - w_avg[c]), with w_avg a per-class embedding (stand-in for ClassTruncation)."""
+    keras.utils.set_random_seed(4)
+    z = keras.Input((z_dim,), name="z")
+    c = keras.Input((), dtype="int32", name="class_id")
+    psi = keras.Input((), name="truncation")
+    w = keras.layers.Dense(w_dim)(keras.layers.Concatenate()([z, keras.layers.Embedding(k, 4)(c)]))
+    w_avg = keras.layers.Embedding(k, w_dim)(c)
+    w = w_avg + keras.ops.expand_dims(psi, -1) * (w - w_avg)
+    h = keras.layers.Reshape((4, 4, 2))(keras.layers.Dense(32)(w))
+    h = keras.layers.Conv2D(1, 3, padding="same", activation="tanh")(keras.layers.UpSampling2D()(h))
+    return keras.Model([z, c, psi], h)
+
+
+def _mean_pairwise_distance(images):
+    flat = images.reshape(len(images), -1)
+    d = np.sqrt(((flat[:, None] - flat[None]) ** 2).sum(-1))
+    return d[np.triu_indices(len(flat), 1)].mean()
+
+
+@pytest.fixture(scope="module")
+def samplers():
+    from tfaug.models.base import GenerativeModel
+
+    class Standin(GenerativeModel):
+        kind = "standin"
+
+        def __init__(self, net):
+            super().__init__(3, 6)
+            self.net = net
+
+        @property
+        def sampling_network(self):
+            return self.net
+
+    return {"plain": Standin(_plain_standin()), "style": Standin(_style_standin())}
+
+
+@pytest.mark.parametrize("which", ["plain", "style"])
+def test_sample_truncation_one_is_none_zero_is_the_class_average(samplers, which):
+    model = samplers[which]
+    cls, seeds = np.array([0, 0, 0, 0, 1, 2]), np.array([1, 2, 3, 4, 1, 1])
+    plain = model.sample(cls, seeds)
+    np.testing.assert_array_equal(model.sample(cls, seeds, truncation=1.0), plain)
+    np.testing.assert_array_equal(model.sample(cls, seeds, truncation=np.ones(6)), plain)
+    zero = model.sample(cls, seeds, truncation=0.0)
+    for i in range(1, 4):  # class 0, four seeds: one image
+        np.testing.assert_array_equal(zero[i], zero[0])
+    assert not np.array_equal(plain[1], plain[0])
+    assert not np.array_equal(zero[4], zero[0]) and not np.array_equal(zero[5], zero[4])  # one per class
+    # Per-row psi: row i is what a batch of that psi alone gives (a psi never leaks across rows).
+    mixed = model.sample(cls, seeds, truncation=[1, 0, 1, 0, 0.5, 1])
+    np.testing.assert_allclose(mixed[[0, 2, 5]], plain[[0, 2, 5]], atol=1e-6)
+    np.testing.assert_allclose(mixed[[1, 3]], zero[[1, 3]], atol=1e-6)
+
+
+@pytest.mark.parametrize("which", ["plain", "style"])
+def test_truncated_samples_vary_less(samplers, which):
+    model = samplers[which]
+    seeds = np.arange(16)
+    full = _mean_pairwise_distance(model.sample(np.zeros(16, np.int32), seeds))
+    half = _mean_pairwise_distance(model.sample(np.zeros(16, np.int32), seeds, truncation=0.5))
+    assert full > 0 and half < 0.8 * full
+
+
+@pytest.mark.parametrize("psi, match", [(-0.1, "out of range"), (1.5, "out of range"), (float("nan"), "out of range"),
+                                        ([0.5, 0.5, 0.5], "one value per row"), ("x", "number")])
+def test_bad_truncation_is_one_sentence_error(samplers, psi, match):
+    with pytest.raises(TfaugError, match=match) as info:
+        samplers["plain"].sample([0, 1], [1, 2], truncation=psi)
+    assert str(info.value).count(". ") == 0 and str(info.value).endswith(".")

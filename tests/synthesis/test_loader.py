@@ -145,3 +145,48 @@ def test_broken_run_and_version_dirs_are_user_errors(tmp_path):
     (base / "1" / "saved_model.pb").write_bytes(b"")
     with pytest.raises(TfaugError, match="not a tfaug SavedModel"):
         load_generator(base / "1")
+
+
+def test_truncation_through_run_and_savedmodel_generators(dirs):
+    from tfaug.synthesis.loader import load_generator
+    from tfaug.synthesis.sample import sample_class
+    from tfaug.utils.images import to_float, to_uint8
+
+    run, served = load_generator(dirs.run), load_generator(dirs.model_base / "1")
+    assert run.supports_truncation and served.supports_truncation
+    cls, seeds, psi = np.array([2, 0, 1, 1]), np.array([10, 11, 12, 13]), np.array([0.5, 1.0, 0.0, 0.25])
+    local = run.sample(cls, seeds, truncation=psi)
+    np.testing.assert_array_equal(served.sample(cls, seeds, truncation=psi), to_float(to_uint8(local)))
+    np.testing.assert_array_equal(run.sample(cls, seeds, truncation=1.0), run.sample(cls, seeds))
+    np.testing.assert_array_equal(served.sample(cls, seeds, truncation=1), served.sample(cls, seeds))
+    assert not np.array_equal(local[0], run.sample(cls, seeds)[0])
+    zero = sample_class(served, 3, 4, seed=5, truncation=0.0)  # psi = 0: one image per class
+    assert (zero == zero[0]).all()
+    for gen in (run, served):
+        with pytest.raises(TfaugError, match=r"psi must be in \[0, 1\]"):
+            gen.sample(cls, seeds, truncation=1.5)
+
+
+def test_exports_without_the_truncated_signature_still_load(dirs, tmp_path, monkeypatch):
+    import tfaug.export.savedmodel as savedmodel
+    from tfaug.synthesis.loader import load_generator
+    from tfaug.synthesis.sample import sample_class
+
+    build = savedmodel._generator_module
+
+    def old_style(*args):  # what exports looked like before issue 7: no 'truncated' signature
+        module, signatures = build(*args)
+        del module.truncated, module.generate_truncated
+        signatures.pop("truncated")
+        return module, signatures
+
+    monkeypatch.setattr(savedmodel, "_generator_module", old_style)
+    path = savedmodel.export_generator(dirs.model, z_dim=Z_DIM, num_classes=K, metadata={}, name="old", base=tmp_path)
+    old = load_generator(path)
+    assert not old.supports_truncation
+    current = load_generator(dirs.model_base / "1")
+    np.testing.assert_array_equal(old.sample([1, 2], [3, 4]), current.sample([1, 2], [3, 4]))
+    for call in (lambda: old.sample([1, 2], [3, 4], truncation=0.5), lambda: sample_class(old, 1, 2, truncation=0.5)):
+        with pytest.raises(TfaugError, match="truncat") as info:
+            call()
+        assert str(info.value).count(". ") == 0

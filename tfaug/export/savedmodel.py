@@ -9,10 +9,16 @@ not serialised, only the traced functions and the variables they read). Exported
 * signature ``generate_png``: same inputs -> ``png_bytes`` string [N] (REST base64-encodes ``*_bytes``).
 * attribute ``generate``: ONE dict argument ``{"class_id", "seed"}`` -> the ``serving_default`` outputs, for
   ``keras.layers.TFSMLayer(path, call_endpoint="generate")`` (TFSMLayer only calls one-argument endpoints).
+* signature ``truncated``: ``class_id`` int32 [N], ``seed`` int64 [N], ``truncation`` float32 [N] (psi in
+  [0, 1]; 1 = no truncation) -> the ``serving_default`` outputs. A three-input sampling network
+  (``[z, class_id, truncation]``, e.g. stylegan) truncates its w towards the class's average w; any other
+  generator gets ``psi * z``. ``tfaug serve`` also runs it for a ``serving_default`` request that carries a
+  ``truncation`` input, so there psi is an optional input of the serving signature (default 1.0).
+* attribute ``generate_truncated``: ONE dict argument ``{"class_id", "seed", "truncation"}`` (for TFSMLayer).
 
 Image i depends only on ``(class_id[i], seed[i])``: its latent is ``latent_from_seeds(seed)[i]``, so batch
-composition never changes an image. Class ids outside ``[0, num_classes)`` and inputs of different lengths
-make the call fail with ``InvalidArgumentError`` before the generator runs.
+composition never changes an image. Class ids outside ``[0, num_classes)``, truncations outside [0, 1] and
+inputs of different lengths make the call fail with ``InvalidArgumentError`` before the generator runs.
 
 Metadata travels inside the SavedModel as ``assets/tfaug_metadata.json`` (readable with plain ``json``, see
 :func:`read_metadata`) and as the string variable ``metadata_json`` (after ``tf.saved_model.load``).
@@ -58,14 +64,30 @@ def _generator_signature(image_shape: tuple[int, int, int]) -> dict:
         "class_id": _io_spec("int32", [_BATCH]),
         "seed": _io_spec("int64", [_BATCH]),
     }
+    truncation = {**_io_spec("float32", [_BATCH]), "optional": True, "default": 1.0, "range": [0.0, 1.0]}
+    truncated_inputs = {**inputs, "truncation": _io_spec("float32", [_BATCH])}
     return {
-        "serving_default": {"inputs": inputs, "outputs": outputs},
+        "serving_default": {
+            "inputs": inputs,
+            "optional_inputs": {"truncation": truncation},
+            "outputs": outputs,
+            "note": "with a truncation input the request runs the 'truncated' signature (tfaug serve; "
+                    "TF Serving: call 'truncated' directly)",
+        },
+        "truncated": {"inputs": truncated_inputs, "outputs": outputs},
         "generate_png": {"inputs": inputs, "outputs": {"png_bytes": _io_spec("string", [_BATCH])}},
         "generate": {
             "inputs": {"inputs": inputs},
             "outputs": outputs,
             "note": "tf.function attribute taking one dict argument, for keras.layers.TFSMLayer",
         },
+        "generate_truncated": {
+            "inputs": {"inputs": truncated_inputs},
+            "outputs": outputs,
+            "note": "tf.function attribute taking one dict argument, for keras.layers.TFSMLayer",
+        },
+        "truncation": "psi in [0, 1], 1 = none: w_avg[c] + psi * (w - w_avg[c]) for generators with a truncation "
+                      "input, psi * z for the others; psi = 0 gives each class's average image",
         "image_encoding": "uint8 = clip(round((x + 1) * 127.5), 0, 255) of generator output x in [-1, 1]",
         "determinism": "image i depends only on (class_id[i], seed[i])",
     }
@@ -100,6 +122,21 @@ def _checked_inputs(class_id, seed, num_classes: int):
         return tf.identity(class_id), tf.identity(seed)
 
 
+def _checked_truncation(truncation, seed):
+    """Assert ``truncation`` has one value per row and every value is in [0, 1] (NaN fails too)."""
+    import tensorflow as tf
+
+    checks = [
+        tf.debugging.assert_equal(
+            tf.size(truncation), tf.size(seed), message="truncation and seed must have the same length"
+        ),
+        tf.debugging.assert_greater_equal(truncation, 0.0, message="truncation must be >= 0"),
+        tf.debugging.assert_less_equal(truncation, 1.0, message="truncation must be <= 1"),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(truncation)
+
+
 def _to_uint8(x):
     import tensorflow as tf
 
@@ -107,7 +144,7 @@ def _to_uint8(x):
 
 
 def _generator_module(model, z_dim: int, num_classes: int):
-    """A tf.Module with the three generator endpoints; variables tracked explicitly (see module docstring)."""
+    """A tf.Module with the generator endpoints; variables tracked explicitly (see module docstring)."""
     import tensorflow as tf
 
     from tfaug.models.sampling import generator_images
@@ -116,11 +153,23 @@ def _generator_module(model, z_dim: int, num_classes: int):
     module.generator_variables = list(model.variables)
     class_spec = tf.TensorSpec([None], tf.int32, name="class_id")
     seed_spec = tf.TensorSpec([None], tf.int64, name="seed")
+    truncation_spec = tf.TensorSpec([None], tf.float32, name="truncation")
 
-    def images(class_id, seed):
+    def core(class_id, seed, truncation):
         class_id, seed = _checked_inputs(class_id, seed, num_classes)
-        x = generator_images(model, z_dim, class_id, seed)
+        truncation = _checked_truncation(truncation, seed)
+        x = generator_images(model, z_dim, class_id, seed, truncation)
         return {"images": _to_uint8(x), "class_id": tf.identity(class_id), "seed": tf.identity(seed)}
+
+    # Every endpoint calls this one function, so the generator is traced once per export, not once per
+    # endpoint. Without a truncation it gets psi = 1, which is exactly no truncation (1 * z = z; a
+    # three-input network gets the ones it gets when sampled without truncation in-process).
+    core = tf.function(core, input_signature=[class_spec, seed_spec, truncation_spec], autograph=False)
+
+    def images(class_id, seed, truncation=None):
+        if truncation is None:
+            truncation = tf.ones(tf.shape(seed), tf.float32)
+        return core(class_id, seed, truncation)
 
     def serve(class_id, seed):
         return images(class_id, seed)
@@ -132,14 +181,29 @@ def _generator_module(model, z_dim: int, num_classes: int):
     def generate(inputs):
         return images(inputs["class_id"], inputs["seed"])
 
+    def truncated(class_id, seed, truncation):
+        return images(class_id, seed, truncation)
+
+    def generate_truncated(inputs):
+        return images(inputs["class_id"], inputs["seed"], inputs["truncation"])
+
     module.serve = tf.function(serve, input_signature=[class_spec, seed_spec], autograph=False)
     module.generate_png = tf.function(generate_png, input_signature=[class_spec, seed_spec], autograph=False)
     module.generate = tf.function(
         generate, input_signature=[{"class_id": class_spec, "seed": seed_spec}], autograph=False
     )
+    module.truncated = tf.function(
+        truncated, input_signature=[class_spec, seed_spec, truncation_spec], autograph=False
+    )
+    module.generate_truncated = tf.function(
+        generate_truncated,
+        input_signature=[{"class_id": class_spec, "seed": seed_spec, "truncation": truncation_spec}],
+        autograph=False,
+    )
     signatures = {
         "serving_default": module.serve.get_concrete_function(),
         "generate_png": module.generate_png.get_concrete_function(),
+        "truncated": module.truncated.get_concrete_function(),
     }
     return module, signatures
 
@@ -232,7 +296,8 @@ def export_generator(
 
     Args:
         model: functional Keras generator, inputs ``[z float32 [N, z_dim], class_id int32 [N]]`` ->
-            float32 [N, H, W, C] in [-1, 1] (a single ``z`` input is accepted for unconditional generators).
+            float32 [N, H, W, C] in [-1, 1] (a single ``z`` input is accepted for unconditional generators,
+            and ``[z, class_id, truncation float32 [N]]`` for generators that truncate in their own w space).
         z_dim: latent size (must match the model's first input).
         num_classes: class ids accepted by the signatures are ``0 .. num_classes - 1``.
         metadata: extra JSON-serialisable metadata (e.g. ``class_names``, ``model_kind``, training config).
@@ -247,8 +312,9 @@ def export_generator(
     Raises:
         TfaugError: incompatible model, bad name/version, or an existing version without ``overwrite``.
     """
-    if len(model.inputs) not in (1, 2):
-        raise TfaugError(f"A generator must take [z, class_id] inputs, this model takes {len(model.inputs)}.")
+    if len(model.inputs) not in (1, 2, 3):
+        raise TfaugError(f"A generator must take [z, class_id] (or [z, class_id, truncation]) inputs, "
+                         f"this model takes {len(model.inputs)}.")
     z_in = model.inputs[0].shape[-1]
     if z_in is not None and int(z_in) != int(z_dim):
         raise TfaugError(f"z_dim={z_dim} does not match the generator's latent input size {int(z_in)}.")

@@ -47,7 +47,7 @@ import tensorflow as tf
 
 from tfaug.augment.diffaug import DEFAULT_ADA_KIMG, AdaController, adaptive_augment, diff_augment, parse_policy
 from tfaug.errors import TfaugError
-from tfaug.models.sampling import generator_images, validate_requests
+from tfaug.models.sampling import generator_images, validate_requests, validate_truncation
 
 # Rows per sampling call (bounds memory; results do not depend on it).
 SAMPLE_CHUNK = 512
@@ -289,34 +289,45 @@ class GenerativeModel(keras.Model):
         if key not in self._samplers.fns:
             z_dim = self._z_dim
 
-            @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int64)])
-            def fn(class_ids, seeds):
-                return generator_images(net, z_dim, class_ids, seeds)
+            @tf.function(input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int64),
+                                          tf.TensorSpec([None], tf.float32)])
+            def fn(class_ids, seeds, truncation):
+                # psi = 1 everywhere is exactly "no truncation" (w_avg + 1 * (w - w_avg) = w, 1 * z = z): one trace.
+                return generator_images(net, z_dim, class_ids, seeds, truncation)
 
             self._samplers.fns[key] = fn
         return self._samplers.fns[key]
 
-    def sample(self, class_ids, seeds, use_ema: bool = True) -> np.ndarray:
-        """One image per ``(class_id, seed)`` pair.
+    def sample(self, class_ids, seeds, use_ema: bool = True, truncation=None) -> np.ndarray:
+        """One image per ``(class_id, seed)`` pair, optionally truncated.
 
         Args:
             class_ids: int ``[N]`` in ``[0, num_classes)`` (ignored by unconditional models but still checked).
             seeds: int ``[N]`` (int64 range); the same (class, seed) always gives the same image.
             use_ema: models with an EMA generator sample from it (default) or, with False, from the raw one
                 (``raw_sampling_network``).
+            truncation: None (no truncation), one psi for every row or float ``[N]``, each in [0, 1].
+                A sampling network with a third ``truncation`` input (stylegan) truncates its w towards the
+                class's average w; any other network gets ``psi * z`` (see ``generator_images``). psi = 1 is
+                exactly no truncation; psi = 0 gives each class's "average" image whatever the seed.
 
         Returns:
             float32 ``[N, H, W, C]`` in [-1, 1].
 
         Raises:
-            TfaugError: non-integer or non-vector inputs, length mismatch, class id out of range.
+            TfaugError: non-integer or non-vector inputs, length mismatch, class id out of range, truncation
+                of the wrong length or outside [0, 1].
         """
         c, s = validate_requests(class_ids, seeds, self._num_classes)
+        psi = validate_truncation(truncation, len(c))
+        if psi is None:
+            psi = np.ones(len(c), np.float32)
         if len(c) == 0:
             return np.zeros((0, *self.image_shape), np.float32)
         net = self.sampling_network if use_ema else self.raw_sampling_network
         fn = self._sampler(net)
-        out = [fn(c[i:i + SAMPLE_CHUNK], s[i:i + SAMPLE_CHUNK]).numpy() for i in range(0, len(c), SAMPLE_CHUNK)]
+        out = [fn(c[i:i + SAMPLE_CHUNK], s[i:i + SAMPLE_CHUNK], psi[i:i + SAMPLE_CHUNK]).numpy()
+               for i in range(0, len(c), SAMPLE_CHUNK)]
         return np.concatenate(out).astype(np.float32, copy=False)
 
     @property

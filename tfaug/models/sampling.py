@@ -108,4 +108,30 @@ def validate_requests(class_ids, seeds, num_classes: int) -> tuple[np.ndarray, n
     return cls.astype(np.int32), seeds.astype(np.int64)
 
 
-__all__ = ["generator_images", "latent_from_seeds", "takes_truncation", "validate_requests"]
+def validate_truncation(truncation, n: int) -> np.ndarray | None:
+    """Check a truncation request and convert it to float32 ``[n]`` (None stays None: no truncation).
+
+    Args:
+        truncation: None, one number for every row, or a vector of ``n`` numbers, each psi in [0, 1].
+        n: number of rows of the request.
+
+    Raises:
+        TfaugError: non-numeric, wrong length, NaN or outside [0, 1].
+    """
+    if truncation is None:
+        return None
+    psi = np.asarray(truncation)
+    if psi.dtype == object or not (np.issubdtype(psi.dtype, np.floating) or np.issubdtype(psi.dtype, np.integer)):
+        raise TfaugError(f"truncation must be a number or a vector of numbers in [0, 1], got dtype {psi.dtype}.")
+    if psi.ndim == 0:
+        psi = np.full(int(n), psi)
+    if psi.ndim != 1 or len(psi) != int(n):
+        raise TfaugError(f"truncation {psi.shape} must be one number or a vector with one value per row ({n}).")
+    psi = psi.astype(np.float32)
+    bad = psi[~((psi >= 0.0) & (psi <= 1.0))]
+    if bad.size:
+        raise TfaugError(f"Truncation psi {float(bad[0]):g} is out of range; psi must be in [0, 1] (1 = none).")
+    return psi
+
+
+__all__ = ["generator_images", "latent_from_seeds", "takes_truncation", "validate_requests", "validate_truncation"]

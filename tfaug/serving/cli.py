@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 
-from tfaug.cli_args import non_negative_float, non_negative_int, positive_float, positive_int
+from tfaug.cli_args import non_negative_float, non_negative_int, positive_float, positive_int, truncation_psi
 
 __all__ = ["add_parsers", "serve"]
 
@@ -117,6 +117,8 @@ def _add_query(sub) -> None:
     q.add_argument("--n", type=positive_int, default=64, help="number of images (default 64)")
     q.add_argument("--seed", type=int, default=0, help="first seed; image j uses seed + j (default 0)")
     q.add_argument("--out", help="output directory for the PNGs and grid.png (required for images)")
+    q.add_argument("--truncation", type=truncation_psi, metavar="PSI",
+                   help="truncation psi in [0, 1]: lower is closer to the class's average image (default: none)")
     where = q.add_mutually_exclusive_group()
     where.add_argument("--url", help="REST address (default http://127.0.0.1:8501)")
     where.add_argument("--grpc", metavar="HOST:PORT", help="gRPC address instead of REST, e.g. 127.0.0.1:8500")

@@ -5,6 +5,7 @@ production TF Serving::
 
     client = ServingClient.rest("http://127.0.0.1:8501")        # or ServingClient.grpc("127.0.0.1:8500")
     images = client.generate("digits_cdcgan", class_ids=[3] * 8, seeds=range(42, 50))   # uint8 [8, H, W, C]
+    calmer = client.generate("digits_cdcgan", [3] * 8, range(42, 50), truncation=0.7)  # the 'truncated' signature
 
 Every method takes ``version=`` (an integer version) or ``label=`` (a version label such as ``"stable"``),
 never both. Every call has a timeout; connection failures, gRPC ``UNAVAILABLE`` and HTTP 5xx are retried
@@ -105,6 +106,23 @@ def request_arrays(class_ids: Iterable[int], seeds: Iterable[int]) -> tuple[np.n
     return cls.astype(np.int32), sds.astype(np.int64)
 
 
+def truncation_array(truncation, n: int) -> np.ndarray:
+    """float32 [n] truncation psi from one number or a sequence of ``n`` numbers, each in [0, 1]."""
+    try:
+        psi = np.asarray(list(truncation) if not isinstance(truncation, (np.ndarray, int, float, np.number))
+                         else truncation, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TfaugError("truncation must be a number or a sequence of numbers in [0, 1].") from None
+    if psi.ndim == 0:
+        psi = np.full(int(n), float(psi))
+    if psi.ndim != 1 or len(psi) != int(n):
+        raise TfaugError(f"truncation must be one number or {n} numbers (one per image), got shape {psi.shape}.")
+    bad = psi[~((psi >= 0) & (psi <= 1))]
+    if bad.size:
+        raise TfaugError(f"truncation {float(bad[0]):g} is out of range; psi must be in [0, 1] (1 = none).")
+    return psi.astype(np.float32)
+
+
 DTYPE_NAMES = {
     "DT_FLOAT": "float32", "DT_DOUBLE": "float64", "DT_HALF": "float16", "DT_BFLOAT16": "bfloat16",
     "DT_INT8": "int8", "DT_INT16": "int16", "DT_INT32": "int32", "DT_INT64": "int64",
@@ -162,8 +180,8 @@ class ServingClient:
     # ------------------------------------------------------------------------------------------ generators
 
     def generate(self, model: str, class_ids: Sequence[int], seeds: Sequence[int], version: int | None = None,
-                 label: str | None = None) -> np.ndarray:
-        """Images from a served generator's ``serving_default`` signature.
+                 label: str | None = None, truncation=None) -> np.ndarray:
+        """Images from a served generator's ``serving_default`` signature (``truncated`` with a truncation).
 
         Args:
             model: served model name (e.g. ``"digits_cdcgan"``).
@@ -171,13 +189,19 @@ class ServingClient:
             seeds: int seeds [N]; the same (class id, seed) pair always gives the same image.
             version: integer model version (default: what the server serves by default).
             label: version label such as ``"stable"`` (instead of ``version``).
+            truncation: None (no truncation), or psi in [0, 1] (one number or one per image); asks the
+                ``truncated`` signature, which TF Serving and ``tfaug serve`` both serve.
 
         Returns:
             uint8 [N, H, W, C] in [0, 255].
         """
         route = check_route(model, version, label)
         cls, sds = request_arrays(class_ids, seeds)
-        out = self.transport.predict(*route, "serving_default", {"class_id": cls, "seed": sds})
+        if truncation is None:
+            out = self.transport.predict(*route, "serving_default", {"class_id": cls, "seed": sds})
+        else:
+            psi = truncation_array(truncation, len(cls))
+            out = self.transport.predict(*route, "truncated", {"class_id": cls, "seed": sds, "truncation": psi})
         if "images" not in out:
             raise TfaugError(f"{model_label(*route)} has no 'images' output; is it a tfaug generator export?")
         images = np.asarray(out["images"])
@@ -227,9 +251,10 @@ class ServingClient:
 class ServedGenerator:
     """A served generator behind tfaug's generator contract (``tfaug.synthesis.loader.Generator``).
 
-    ``sample(class_ids, seeds)`` returns float32 [N, H, W, C] in [-1, 1] (the served uint8 images scaled back;
-    exact, since export rounds to uint8), asked in requests of at most ``batch_size``. So synthesis, metrics
-    and studies can draw from a model server exactly as from an in-process generator.
+    ``sample(class_ids, seeds, truncation=None)`` returns float32 [N, H, W, C] in [-1, 1] (the served uint8 images
+    scaled back; exact, since export rounds to uint8), asked in requests of at most ``batch_size``. So synthesis,
+    metrics and studies can draw from a model server exactly as from an in-process generator.
+    ``supports_truncation`` is True when the served model has the ``truncated`` signature.
 
     Args:
         client: a :class:`ServingClient`.
@@ -257,18 +282,28 @@ class ServedGenerator:
         if not shape or len(shape) != 4 or any(d is None for d in shape[1:]):
             raise TfaugError(f"{model_label(*self.route)} has no images output [N, H, W, C]; is it a tfaug generator?")
         self.image_shape = tuple(int(d) for d in shape[1:])
+        self.supports_truncation = "truncated" in sigs
 
-    def sample(self, class_ids, seeds) -> np.ndarray:
-        """float32 [N, H, W, C] in [-1, 1] for int ``class_ids`` [N] (in range) and int ``seeds`` [N]."""
+    def sample(self, class_ids, seeds, truncation=None) -> np.ndarray:
+        """float32 [N, H, W, C] in [-1, 1] for int ``class_ids`` [N] (in range), int ``seeds`` [N] and an
+        optional truncation psi in [0, 1] (one number or one per image)."""
         cls, sds = np.asarray(class_ids), np.asarray(seeds)
         if len(cls) == 0 and len(sds) == 0:
             return np.zeros((0, *self.image_shape), np.float32)
         cls, sds = request_arrays(cls, sds)
         if cls.min() < 0 or cls.max() >= self.num_classes:
             raise TfaugError(f"Class ids must be in 0..{self.num_classes - 1}, got {int(cls.min())}..{int(cls.max())}.")
+        psi = None
+        if truncation is not None:
+            psi = truncation_array(truncation, len(cls))
+            if not self.supports_truncation:
+                raise TfaugError(f"{model_label(*self.route)} has no 'truncated' signature; re-export it with this "
+                                 "tfaug version to sample with a truncation.")
         model, version, label = self.route
         parts = [self.client.generate(model, cls[i : i + self.batch_size], sds[i : i + self.batch_size],
-                                      version=version, label=label) for i in range(0, len(cls), self.batch_size)]
+                                      version=version, label=label,
+                                      truncation=None if psi is None else psi[i : i + self.batch_size])
+                 for i in range(0, len(cls), self.batch_size)]
         return to_float(np.concatenate(parts))
 
     def __repr__(self) -> str:

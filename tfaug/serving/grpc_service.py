@@ -1,8 +1,9 @@
 """TF Serving's gRPC API: ``tensorflow.serving.PredictionService`` and ``tensorflow.serving.ModelService``.
 
 Implemented: ``Predict`` (TensorProto in/out via ``tf.make_ndarray``/``tf.make_tensor_proto``, optional
-``output_filter``), ``GetModelMetadata`` (``metadata_field: "signature_def"`` -> SignatureDefMap packed in
-``Any``) and ``GetModelStatus``. ``Classify``, ``Regress``, ``MultiInference`` and
+``output_filter``; a ``serving_default`` request with a ``truncation`` input runs the ``truncated`` signature),
+``GetModelMetadata`` (``metadata_field: "signature_def"`` -> SignatureDefMap packed in ``Any``) and
+``GetModelStatus``. ``Classify``, ``Regress``, ``MultiInference`` and
 ``HandleReloadConfigRequest`` answer UNIMPLEMENTED. Request errors abort with the same canonical codes as the
 REST API; message size limits are raised to :data:`MAX_MESSAGE_BYTES`.
 """
@@ -64,7 +65,8 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
         try:
             name, version, label = _spec(request.model_spec)
-            lv, sig = self.predictor.resolve(name, version, label, request.model_spec.signature_name or None)
+            lv, asked = self.predictor.resolve(name, version, label, request.model_spec.signature_name or None)
+            sig = self.predictor.route(lv, asked, request.inputs.keys())  # serving_default + truncation -> truncated
             inputs = {
                 k: (_to_array(v, sig.inputs[k][0], k) if k in sig.inputs else np.zeros(0)) for k, v in request.inputs.items()
             }
@@ -79,7 +81,7 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response = predict_pb2.PredictResponse()
             response.model_spec.name = lv.name
             response.model_spec.version.value = lv.version
-            response.model_spec.signature_name = sig.name
+            response.model_spec.signature_name = asked.name
             for key in request.output_filter or outputs:
                 response.outputs[key].CopyFrom(tf.make_tensor_proto(outputs[key]))
             return response

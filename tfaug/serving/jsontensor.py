@@ -25,15 +25,18 @@ def _bad(message: str) -> ServingError:
     return ServingError("INVALID_ARGUMENT", message)
 
 
-def parse_predict_request(body, sig_lookup) -> tuple[str | None, dict, str, SignatureInfo]:
+def parse_predict_request(body, sig_lookup, route=None) -> tuple[str | None, dict, str, SignatureInfo]:
     """Decode a parsed JSON predict body.
 
     Args:
         body: the parsed JSON document.
         sig_lookup: ``signature_name -> SignatureInfo`` (raises ServingError for an unknown signature).
+        route: optional ``(sig, input names) -> SignatureInfo`` choosing the signature that runs the request
+            once its input names are known (``serving_default`` + ``truncation`` -> ``truncated``).
 
     Returns:
-        (signature name or None, inputs name -> numpy array in the signature dtype, "row" | "columnar", sig).
+        (signature name or None, inputs name -> numpy array in the dtype of the signature that runs,
+        "row" | "columnar", that signature).
     """
     if not isinstance(body, dict):
         raise _bad("Request body must be a JSON object with an 'instances' or 'inputs' key.")
@@ -80,6 +83,8 @@ def parse_predict_request(body, sig_lookup) -> tuple[str | None, dict, str, Sign
         else:
             raise _bad(f"'inputs' must be an object with the inputs {', '.join(names)}.")
         fmt = "columnar"
+    if route is not None:
+        sig = route(sig, list(columns))
     inputs = {}
     for key, value in columns.items():
         if key in sig.inputs:

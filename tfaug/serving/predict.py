@@ -5,6 +5,10 @@ and known dimensions, equal batch sizes, 1 <= N <= ``max_images_per_request``, `
 ``[0, num_classes)`` from the export metadata), and runs the call through the version's
 :class:`~tfaug.serving.batching.Batcher` (on its worker thread, merged with concurrent requests).
 Inputs arrive as numpy arrays already in the signature dtype (string tensors as object arrays of bytes).
+
+Truncation: a ``serving_default`` request that also carries a ``truncation`` input is run by the version's
+``truncated`` signature (:meth:`Predictor.route`), so to a client ``truncation`` is an optional input of the
+serving signature (default 1.0, no truncation); psi outside [0, 1] is INVALID_ARGUMENT.
 """
 from __future__ import annotations
 
@@ -14,11 +18,14 @@ from tfaug.serving.batching import Batcher, BatchingOptions, BatchStats
 from tfaug.serving.modelstore import LoadedVersion, ModelStore, SignatureInfo
 from tfaug.serving.status import ServingError
 
-__all__ = ["Predictor", "dtype_name", "MAX_BATCHERS_PER_VERSION"]
+__all__ = ["Predictor", "dtype_name", "MAX_BATCHERS_PER_VERSION", "TRUNCATION_INPUT", "TRUNCATED_SIGNATURE"]
 
 # One batcher (and worker thread) per signature and non-batch input shape; tfaug exports have one shape per
 # signature, so this only bounds the threads a model with free non-batch dimensions could make us start.
 MAX_BATCHERS_PER_VERSION = 16
+# The optional input of a generator's serving_default, and the signature that takes it (tfaug.export.savedmodel).
+TRUNCATION_INPUT = "truncation"
+TRUNCATED_SIGNATURE = "truncated"
 
 
 def dtype_name(dtype) -> str:
@@ -45,6 +52,16 @@ class Predictor:
         lv = self.store.resolve(name, version, label)
         return lv, lv.signature(signature_name)
 
+    @staticmethod
+    def route(lv: LoadedVersion, sig: SignatureInfo, input_names) -> SignatureInfo:
+        """The signature that runs a request: ``truncated`` for a ``serving_default`` request carrying a
+        ``truncation`` input (when the version has that signature and ``serving_default`` lacks the input),
+        else ``sig`` itself."""
+        if (sig.name == "serving_default" and TRUNCATION_INPUT in set(input_names)
+                and TRUNCATION_INPUT not in sig.inputs and TRUNCATED_SIGNATURE in lv.signatures):
+            return lv.signatures[TRUNCATED_SIGNATURE]
+        return sig
+
     def check(self, lv: LoadedVersion, sig: SignatureInfo, inputs: dict) -> int:
         """Validate ``inputs`` (name -> array in the signature dtype); returns the batch size N."""
         expected = set(sig.inputs)
@@ -52,9 +69,11 @@ class Predictor:
         extra = sorted(set(inputs) - expected)
         if missing or extra:
             what = f"missing input(s) {', '.join(missing)}" if missing else f"unexpected input(s) {', '.join(extra)}"
+            optional = (f" (and optionally {TRUNCATION_INPUT})" if sig.name == "serving_default"
+                        and TRUNCATED_SIGNATURE in lv.signatures and TRUNCATION_INPUT not in expected else "")
             raise ServingError(
                 "INVALID_ARGUMENT",
-                f"Request has {what}; signature {sig.name!r} takes exactly: {', '.join(sorted(expected))}.",
+                f"Request has {what}; signature {sig.name!r} takes exactly: {', '.join(sorted(expected))}{optional}.",
             )
         rows = None
         for key, (dtype, shape) in sig.inputs.items():
@@ -94,6 +113,14 @@ class Predictor:
                 raise ServingError(
                     "INVALID_ARGUMENT",
                     f"class_id {int(bad[0])} is out of range; model {lv.name!r} has classes 0..{lv.num_classes - 1}.",
+                )
+        if lv.num_classes is not None and TRUNCATION_INPUT in inputs:
+            psi = inputs[TRUNCATION_INPUT]
+            bad = psi[~((psi >= 0) & (psi <= 1))]
+            if bad.size:
+                raise ServingError(
+                    "INVALID_ARGUMENT",
+                    f"truncation {float(bad[0]):g} is out of range; psi must be in [0, 1] (1 = none).",
                 )
         return rows
 

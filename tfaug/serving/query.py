@@ -2,7 +2,8 @@
 
 Image j of ``--class-id C --n N --seed S`` is the pair ``(C, S + j)`` (the seed rule of
 :mod:`tfaug.synthesis.sample`), so a query returns exactly the images ``tfaug generate`` writes from the same
-SavedModel in-process. Files are ``class{C}_seed{S+j}.png`` plus ``grid.png``, each written atomically.
+SavedModel in-process (``--truncation PSI`` asks the ``truncated`` signature, like ``tfaug generate
+--truncation PSI``). Files are ``class{C}_seed{S+j}.png`` plus ``grid.png``, each written atomically.
 """
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ def client_from_args(args) -> ServingClient:
 
 
 def fetch_images(client: ServingClient, model: str, class_id: int, n: int, seed: int, batch_size: int = 64,
-                 version: int | None = None, label: str | None = None, progress: bool = False) -> np.ndarray:
-    """uint8 [n, H, W, C] for ``(class_id, seed + j)``, j < n, asked in requests of at most ``batch_size``."""
+                 version: int | None = None, label: str | None = None, progress: bool = False,
+                 truncation: float | None = None) -> np.ndarray:
+    """uint8 [n, H, W, C] for ``(class_id, seed + j)``, j < n, asked in requests of at most ``batch_size``;
+    truncated with psi ``truncation`` in [0, 1] when given."""
     from tqdm.auto import tqdm
 
     seeds = np.arange(int(seed), int(seed) + int(n), dtype=np.int64)
@@ -37,7 +40,7 @@ def fetch_images(client: ServingClient, model: str, class_id: int, n: int, seed:
         for start in range(0, int(n), int(batch_size)):
             part = seeds[start : start + int(batch_size)]
             chunks.append(client.generate(model, np.full(len(part), int(class_id), np.int32), part,
-                                          version=version, label=label))
+                                          version=version, label=label, truncation=truncation))
             bar.update(len(part))
     return np.concatenate(chunks)
 
@@ -75,7 +78,8 @@ def run_query(args) -> int:
         if args.class_id is None or args.out is None:
             raise TfaugError("--class-id and --out are required to fetch images (or pass --status / --metadata)")
         images = fetch_images(client, args.name, args.class_id, args.n, args.seed, args.batch_size,
-                              version=version, label=args.label, progress=not args.no_progress)
+                              version=version, label=args.label, progress=not args.no_progress,
+                              truncation=getattr(args, "truncation", None))
     paths = write_images(images, args.class_id, args.seed, args.out)
     h, w, c = images.shape[1:]
     print(f"wrote {len(images)} images {w}x{h}x{c} of class {args.class_id} (seeds {args.seed}..{args.seed + args.n - 1}) "

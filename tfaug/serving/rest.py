@@ -7,6 +7,9 @@ Routes (case-insensitive, as TF Serving's ``http_rest_api_handler``):
 * ``POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict``    -> predictions / outputs
 * ``POST ...:classify`` / ``...:regress``                          -> 501 (not supported by tfaug models)
 
+A ``serving_default`` predict whose rows/columns also carry ``truncation`` runs the ``truncated`` signature
+(:meth:`~tfaug.serving.predict.Predictor.route`).
+
 Every error is ``{"error": "<one sentence>"}`` with TF Serving's HTTP status for its code; bodies larger than
 ``max_body_bytes`` are refused from the Content-Length header (413) before any of them is read.
 """
@@ -168,7 +171,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _predict(self, body, name, version, label) -> dict:
         lv = self.predictor.store.resolve(name, version, label)
-        _, inputs, fmt, sig = parse_predict_request(body, lv.signature)
+        _, inputs, fmt, sig = parse_predict_request(body, lv.signature,
+                                                    route=lambda sig, names: self.predictor.route(lv, sig, names))
         outputs = self.predictor.run(lv, sig, inputs)
         return predict_response(outputs, fmt)
 

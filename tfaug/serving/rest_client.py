@@ -252,6 +252,7 @@ _KNOWN_OUTPUTS = {
     "serving_default": {"images": {"dtype": "uint8"}, "class_id": {"dtype": "int32"}, "seed": {"dtype": "int64"}},
     "generate_png": {"png_bytes": {"dtype": "string"}},
 }
+_KNOWN_OUTPUTS["truncated"] = _KNOWN_OUTPUTS["serving_default"]
 
 
 def _signature(sig: dict) -> dict:

@@ -1,8 +1,13 @@
-"""One interface for every generator: ``sample(class_ids, seeds) -> images``.
+"""One interface for every generator: ``sample(class_ids, seeds, truncation=None) -> images``.
 
 Synthesis, metrics and studies hold a :class:`Generator` and never care whether it is a Keras model in this
 process or an exported SavedModel. The same ``(class_id, seed)`` pair always gives the same image, whatever
 else is in the batch, because each latent is drawn by ``latent_from_seeds`` from its own seed.
+
+Truncation (psi in [0, 1], optional, 1 = none): a three-input sampling network (stylegan) truncates its w
+towards the class's average w; any other generator scales its latent, ``psi * z`` (see
+``tfaug.models.sampling.generator_images``). An exported generator does it in its ``truncated`` signature;
+exports made before that signature existed report ``supports_truncation = False``.
 
 :func:`load_generator` accepts the three places a generator lives:
 
@@ -20,7 +25,7 @@ import numpy as np
 
 from tfaug.errors import TfaugError
 from tfaug.export.savedmodel import load_run, read_metadata, run_facts
-from tfaug.models.sampling import generator_images, validate_requests
+from tfaug.models.sampling import generator_images, validate_requests, validate_truncation
 from tfaug.export.versions import latest_version
 from tfaug.utils.images import to_float
 
@@ -38,6 +43,10 @@ class Generator(Protocol):
         image_shape: ``(H, W, C)`` of one image.
         class_names: one name per class id.
         kind: model kind, e.g. ``"cdcgan"``.
+
+    Generators that can truncate also have ``supports_truncation: bool`` (True for :class:`KerasGenerator`, and
+    for :class:`SavedModelGenerator` unless the export predates the ``truncated`` signature); it is not part
+    of the protocol, so generators without truncation still satisfy it.
     """
 
     num_classes: int
@@ -45,8 +54,9 @@ class Generator(Protocol):
     class_names: tuple[str, ...]
     kind: str
 
-    def sample(self, class_ids, seeds) -> np.ndarray:
-        """float32 [N, H, W, C] in [-1, 1] for int ``class_ids`` [N] and int ``seeds`` [N]."""
+    def sample(self, class_ids, seeds, truncation=None) -> np.ndarray:
+        """float32 [N, H, W, C] in [-1, 1] for int ``class_ids`` [N], int ``seeds`` [N] and an optional
+        truncation psi (one number or float [N], each in [0, 1]; None = no truncation)."""
         ...
 
 
@@ -63,7 +73,8 @@ class KerasGenerator:
     """A functional Keras generator (inputs ``[z, class_id]``, output in [-1, 1]) behind ``sample``.
 
     Args:
-        model: the generator; ``[z float32 [N, z_dim], class_id int32 [N]] -> float32 [N, H, W, C]``.
+        model: the generator; ``[z float32 [N, z_dim], class_id int32 [N]] -> float32 [N, H, W, C]`` (or ``[z]``,
+            or ``[z, class_id, truncation float32 [N]]`` for generators that truncate in their own w space).
         z_dim: latent size.
         num_classes: number of classes (default: ``metadata["num_classes"]`` or ``len(class_names)``).
         class_names: one name per class (default ``"0", "1", ...``).
@@ -97,10 +108,12 @@ class KerasGenerator:
         self.image_shape = tuple(int(d) for d in model.outputs[0].shape[1:])
         self.kind = kind
         self.batch_size = int(batch_size)
-        # One trace for every batch size: the batch dimension is None.
+        self.supports_truncation = True
+        # One trace for every batch size and truncation: psi = 1 is exactly no truncation (1 * z = z).
         self._fn = tf.function(
-            lambda c, s: generator_images(model, self.z_dim, c, s),
-            input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int64)],
+            lambda c, s, psi: generator_images(model, self.z_dim, c, s, psi),
+            input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int64),
+                             tf.TensorSpec([None], tf.float32)],
             autograph=False,
         )
 
@@ -122,13 +135,25 @@ class KerasGenerator:
             batch_size=batch_size,
         )
 
-    def sample(self, class_ids, seeds) -> np.ndarray:
-        """float32 [N, H, W, C] in [-1, 1]; image i depends only on ``(class_ids[i], seeds[i])``."""
+    def sample(self, class_ids, seeds, truncation=None) -> np.ndarray:
+        """float32 [N, H, W, C] in [-1, 1]; image i depends only on ``(class_ids[i], seeds[i], psi[i])``.
+
+        Args:
+            class_ids: int [N] in ``[0, num_classes)``.
+            seeds: int [N].
+            truncation: None (no truncation), one psi, or float [N]; each psi in [0, 1].
+
+        Raises:
+            TfaugError: bad class ids or seeds, or a truncation of the wrong length or outside [0, 1].
+        """
         cls, seeds = validate_requests(class_ids, seeds, self.num_classes)
+        psi = validate_truncation(truncation, len(seeds))
+        if psi is None:
+            psi = np.ones(len(seeds), np.float32)
         out = np.empty((len(seeds), *self.image_shape), np.float32)
         for start in range(0, len(seeds), self.batch_size):
             stop = start + self.batch_size
-            out[start:stop] = self._fn(cls[start:stop], seeds[start:stop]).numpy()
+            out[start:stop] = self._fn(cls[start:stop], seeds[start:stop], psi[start:stop]).numpy()
         return out
 
     def __repr__(self) -> str:
@@ -136,10 +161,12 @@ class KerasGenerator:
 
 
 class SavedModelGenerator:
-    """An exported generator SavedModel (its ``serving_default`` signature) behind ``sample``.
+    """An exported generator SavedModel behind ``sample``: its ``serving_default`` signature, or its
+    ``truncated`` signature when a truncation is asked for.
 
     The uint8 images the signature returns are mapped back to float32 [-1, 1] (``x / 127.5 - 1``), so they
-    are the in-process images quantised to 256 levels.
+    are the in-process images quantised to 256 levels. Exports older than the ``truncated`` signature still
+    load (``supports_truncation`` is then False and asking for a truncation is a TfaugError).
     """
 
     def __init__(self, path: str | os.PathLike, batch_size: int = DEFAULT_BATCH_SIZE):
@@ -152,21 +179,40 @@ class SavedModelGenerator:
         if "serving_default" not in self._loaded.signatures:
             raise TfaugError(f"{self.path} has no serving_default signature; re-export it with tfaug export.")
         self._fn = self._loaded.signatures["serving_default"]
+        self._truncated = self._loaded.signatures.get("truncated")
+        self.supports_truncation = self._truncated is not None
         self.num_classes = int(self.metadata["num_classes"])
         self.class_names = _class_names(self.metadata.get("class_names"), self.num_classes)
         self.image_shape = tuple(int(d) for d in self.metadata["image_shape"])
         self.kind = str(self.metadata.get("model_kind", "savedmodel"))
         self.batch_size = int(batch_size)
 
-    def sample(self, class_ids, seeds) -> np.ndarray:
-        """float32 [N, H, W, C] in [-1, 1] from the SavedModel's uint8 output."""
+    def sample(self, class_ids, seeds, truncation=None) -> np.ndarray:
+        """float32 [N, H, W, C] in [-1, 1] from the SavedModel's uint8 output.
+
+        Args:
+            class_ids: int [N] in ``[0, num_classes)``.
+            seeds: int [N].
+            truncation: None (``serving_default``), or one psi / float [N] in [0, 1] (``truncated``).
+
+        Raises:
+            TfaugError: bad inputs, or a truncation for an export without the ``truncated`` signature.
+        """
         import tensorflow as tf
 
         cls, seeds = validate_requests(class_ids, seeds, self.num_classes)
+        psi = validate_truncation(truncation, len(seeds))
+        if psi is not None and self._truncated is None:
+            raise TfaugError(f"{self.path} was exported without the 'truncated' signature; "
+                             "re-export it with this tfaug version to sample with a truncation.")
         out = np.empty((len(seeds), *self.image_shape), np.float32)
         for start in range(0, len(seeds), self.batch_size):
             stop = start + self.batch_size
-            result = self._fn(class_id=tf.constant(cls[start:stop]), seed=tf.constant(seeds[start:stop]))
+            feeds = {"class_id": tf.constant(cls[start:stop]), "seed": tf.constant(seeds[start:stop])}
+            if psi is None:
+                result = self._fn(**feeds)
+            else:
+                result = self._truncated(**feeds, truncation=tf.constant(psi[start:stop]))
             out[start:stop] = to_float(result["images"].numpy())
         return out
 

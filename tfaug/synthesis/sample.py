@@ -4,6 +4,10 @@ Seed rule (documented, so served and in-process requests agree): image ``j`` of 
 ``(class c, n, seed s)`` is the pair ``(c, s + j)``. When several classes are sampled together
 (:func:`sample_per_class`), class ``c`` starts at ``s + CLASS_SEED_STRIDE * c`` so that classes never share
 latents. Images are float32 [-1, 1] in the library; :func:`write_samples` writes uint8 PNGs.
+
+Every function takes an optional ``truncation`` psi in [0, 1] (one number for every image; None = none), passed
+to ``generator.sample(..., truncation=)`` (see :mod:`tfaug.synthesis.loader`); without it the generator is
+called exactly as before, so generators that do not know truncation keep working.
 """
 from __future__ import annotations
 
@@ -35,11 +39,20 @@ def _check_class(generator, class_id: int) -> int:
     return int(class_id)
 
 
-def sample_class(generator, class_id: int, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` images of one class: float32 [n, H, W, C] in [-1, 1], image j from ``(class_id, seed + j)``."""
+def _sample(generator, labels: np.ndarray, seeds: np.ndarray, truncation) -> np.ndarray:
+    if truncation is None:
+        return np.asarray(generator.sample(labels, seeds), np.float32)
+    if getattr(generator, "supports_truncation", True) is False:
+        raise TfaugError(f"{generator!r} cannot truncate; sample it without a truncation (or re-export it).")
+    return np.asarray(generator.sample(labels, seeds, truncation=truncation), np.float32)
+
+
+def sample_class(generator, class_id: int, n: int, seed: int = 0, truncation: float | None = None) -> np.ndarray:
+    """``n`` images of one class: float32 [n, H, W, C] in [-1, 1], image j from ``(class_id, seed + j)``,
+    truncated with psi ``truncation`` in [0, 1] when given."""
     class_id = _check_class(generator, class_id)
     seeds = class_seeds(n, seed)
-    return np.asarray(generator.sample(np.full(len(seeds), class_id, np.int32), seeds), np.float32)
+    return _sample(generator, np.full(len(seeds), class_id, np.int32), seeds, truncation)
 
 
 def _counts(generator, n_per_class: int | Sequence[int] | Mapping[int, int]) -> dict[int, int]:
@@ -60,7 +73,7 @@ def _counts(generator, n_per_class: int | Sequence[int] | Mapping[int, int]) -> 
 
 
 def sample_per_class(
-    generator, n_per_class: int | Sequence[int] | Mapping[int, int], seed: int = 0
+    generator, n_per_class: int | Sequence[int] | Mapping[int, int], seed: int = 0, truncation: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Images for several classes in one call.
 
@@ -68,6 +81,7 @@ def sample_per_class(
         generator: any Generator.
         n_per_class: one count for every class, a list with one count per class, or ``{class_id: count}``.
         seed: base seed; class c uses seeds ``seed + CLASS_SEED_STRIDE * c + j``.
+        truncation: optional psi in [0, 1] for every image (None = no truncation).
 
     Returns:
         ``(images float32 [N, H, W, C] in [-1, 1], labels int32 [N])``, grouped by class in ascending order.
@@ -79,16 +93,18 @@ def sample_per_class(
     )
     if len(labels) == 0:
         return np.zeros((0, *generator.image_shape), np.float32), labels
-    return np.asarray(generator.sample(labels, seeds), np.float32), labels
+    return _sample(generator, labels, seeds, truncation), labels
 
 
-def write_samples(generator, class_id: int, n: int, seed: int, out_dir: str | os.PathLike) -> list[Path]:
-    """Write ``n`` images of one class as uint8 PNGs ``class{c}_seed{s}.png`` plus ``grid.png`` (atomic writes).
+def write_samples(generator, class_id: int, n: int, seed: int, out_dir: str | os.PathLike,
+                  truncation: float | None = None) -> list[Path]:
+    """Write ``n`` images of one class as uint8 PNGs ``class{c}_seed{s}.png`` plus ``grid.png`` (atomic writes),
+    truncated with psi ``truncation`` when given.
 
     Returns:
         The image paths in request order, then the grid path.
     """
-    images = to_uint8(sample_class(generator, class_id, n, seed))
+    images = to_uint8(sample_class(generator, class_id, n, seed, truncation))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
