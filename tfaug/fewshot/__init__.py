@@ -8,6 +8,8 @@
   tensors, applied with ``keras.StatelessScope``).
 * :mod:`tfaug.fewshot.invert` -- ``tfaug invert``: an encoder from images to a style generator's w (and class),
   plus optimisation-based refinement; reports reconstruction errors.
+* :mod:`tfaug.fewshot.latent` -- the w-space toolkit shared by invert and age (statistics, sampling, per-image
+  refinement).
 * :mod:`tfaug.fewshot.age` -- AGE-style editing: per-class centroids in w, shared directions of within-class
   variation (SVD over many classes' deviations), new images = centroid + sampled combinations of directions.
 * The registered Keras layers adapted sampling networks contain live with the other network layers:
