@@ -22,8 +22,8 @@ def add_parsers(sub) -> None:
                    help="freeze: fine-tune with early G layers and lower D layers frozen (FreezeD); svd: train only the "
                         "singular values of every kernel; embedding: learn only the new class embedding; age: no "
                         "training, attribute-group editing around the inverted images' centroid (stylegan only)")
-    a.add_argument("--steps", type=positive_int, default=None, help="adaptation steps (default: the method's)")
-    a.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default: the method's)")
+    a.add_argument("--steps", type=positive_int, default=None, help="adaptation steps (default: the method's; age: inversion refinement steps per image)")
+    a.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default: the method's; unused by age)")
     a.add_argument("--encoder", default=None, help="age: encoder directory from tfaug invert (default: optimise w directly)")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--out", required=True, help="run directory of the adapted generator (must not exist)")
