@@ -1,5 +1,9 @@
-"""Shared fixtures: quiet TensorFlow, seeded tiny datasets, and the optional shared MNIST file."""
+"""Shared fixtures: quiet TensorFlow, seeded tiny datasets, the optional shared MNIST file, and the one
+mirrored-strategy subprocess shared by the distribution tests."""
+import json
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -13,6 +17,7 @@ import pytest
 from tests_helpers import toy_images  # noqa: F401  (re-exported for tests)
 
 MNIST10K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist10k.npz"
+TESTS = Path(__file__).resolve().parent
 
 
 @pytest.fixture
@@ -27,3 +32,22 @@ def mnist10k_path():
 def toy():
     """(images uint8 [60, 8, 8, 1], labels int32 [60]) with 3 separable classes."""
     return toy_images()
+
+
+@pytest.fixture(scope="session")
+def mirrored_check(tmp_path_factory):
+    """``(RESULT dict, run directory, CLI run directory)`` of tests/training/mirrored_check.py, run once per
+    session in a fresh Python: the CPU must be split into 2 logical devices before TensorFlow initialises, which
+    this process has already done. Its GAN-step part is read by tests/training/test_distribute.py, its
+    ``classifier`` part by tests/training/test_classifier_runtime.py, its ``cli`` part by tests/test_cli_runtime.py;
+    one interpreter (one TensorFlow import) serves the three."""
+    base = tmp_path_factory.mktemp("mirrored")
+    run, cli_out = base / "run", base / "clf"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)]), "TF_CPP_MIN_LOG_LEVEL": "2",
+           "CUDA_VISIBLE_DEVICES": ""}
+    env.pop("TF_CONFIG", None)
+    proc = subprocess.run([sys.executable, str(TESTS / "training" / "mirrored_check.py"), str(run), str(cli_out)],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=TESTS.parent)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return json.loads(lines[-1][len("RESULT "):]), run, cli_out

@@ -1,9 +1,5 @@
 """Runtime flags of `tfaug train-gan` / `tfaug train-classifier`: wiring, one-line errors, a mirrored CLI run."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +8,6 @@ from tfaug.config import RuntimeConfig
 from tfaug.errors import TfaugError
 
 pytestmark = pytest.mark.filterwarnings("ignore")
-REPO = Path(__file__).resolve().parents[1]
 FLAGS = ("--strategy", "--devices", "--mixed-precision", "--xla")
 
 
@@ -99,16 +94,13 @@ def test_bad_runtime_is_one_line_exit_2_before_any_data(command, flags, env, nee
     assert recorder == []
 
 
-def test_mirrored_train_classifier_through_the_console_script(tmp_path):
-    """A fresh `python -m tfaug` splits the CPU into 2 logical devices before TensorFlow starts and trains."""
-    out = tmp_path / "clf"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    env.pop("TF_CONFIG", None)
-    cmd = [sys.executable, "-m", "tfaug", "train-classifier", "--dataset", "digits", "--per-class", "4",
-           "--classifier", "lenet5", "--steps", "2", "--batch-size", "8", "--out", str(out), "--no-progress",
-           "--strategy", "mirrored"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, cwd=str(tmp_path))
-    assert r.returncode == 0, r.stderr[-2000:]
+def test_mirrored_train_classifier_through_the_cli_in_a_fresh_interpreter(mirrored_check):
+    """A fresh interpreter whose first work is ``tfaug train-classifier --strategy mirrored`` (as ``python -m
+    tfaug`` runs it) splits the CPU into 2 logical devices before TensorFlow starts and trains. The run is the
+    first step of tests/training/mirrored_check.py (the session fixture ``mirrored_check`` of conftest), whose
+    interpreter then serves the other mirrored tests."""
+    cli, out = mirrored_check[0]["cli"], mirrored_check[2]
+    assert cli["rc"] == 0, cli["stderr"][-2000:]
     config = json.loads((out / "config.json").read_text())
     assert config["runtime"] == {"strategy": "mirrored", "devices": 0, "mixed_precision": False, "jit_compile": False}
-    assert (out / "classifier.keras").is_file() and "accuracy" in r.stdout
+    assert (out / "classifier.keras").is_file() and "accuracy" in cli["stdout"]

@@ -123,13 +123,32 @@ def test_run_lock_serialises_processes(tmp_path):
 # -- parallel runs give the sequential table -------------------------------------------------------------------
 
 
-def test_processes_and_ray_give_the_sequential_table(sequential, tmp_path):
+def test_processes_fail_by_cell_then_resume_to_the_sequential_table(sequential, tmp_path):
+    """One processes study that fails on a cell, then resumes to the sequential table (every row computed by
+    processes workers, the generator trained once)."""
     cfg = study_from_dict(TINY)
     want = table(sequential / "results.csv")
     assert len(want) == 4 and len({r["accuracy"] for r in want}) > 1
+    assert read_json(sequential / "timing.json")["execution"]["executor"] == "local"
 
     out = tmp_path / "processes"
+    # a foreign run where the first draw's generator belongs: that cell fails (a real, user-visible error); with
+    # two workers it is handed out (last) only after two of the three cells before it have finished
+    bogus = out / "generators" / "k=3" / "r0" / "cdcgan"
+    bogus.mkdir(parents=True)
+    (bogus / "config.json").write_text(json.dumps({"data": {"train_indices": [0, 1]}}))
+    with pytest.raises(TfaugError, match=r"cell k=3 / cdcgan / repeat 0 failed in a processes worker: .*other "
+                                         r"images"):
+        run_study(cfg, out, progress=False, executor=ExecutorSpec("processes", workers=2))
+    kept = read_jsonl(out / "results.jsonl")
+    assert 2 <= len(kept) <= 3 and ("k=3", "cdcgan", 0) not in {(r["setting"], r["strategy"], r["repeat"])
+                                                                  for r in kept}
+    assert read_json(out / "timing.json")["execution"]["workers"] == 2  # written on the way out
+
+    shutil.rmtree(bogus)
     res = run_study(cfg, out, progress=False, executor=ExecutorSpec("processes", workers=2))
+    rows = read_jsonl(out / "results.jsonl")
+    assert len(rows) == 4 and rows[:len(kept)] == kept  # finished cells were kept, not rerun
     assert_same_table(table(out / "results.csv"), want)
     assert [r["strategy"] for r in res.rows] == [r["strategy"] for r in want]
     timing = read_json(out / "timing.json")
@@ -138,9 +157,11 @@ def test_processes_and_ray_give_the_sequential_table(sequential, tmp_path):
     # every generator trained once, into the directory a sequential run uses
     runs = sorted(p.parent.relative_to(out).as_posix() for p in out.glob("generators/*/*/*/config.json"))
     assert runs == ["generators/k=3/r0/cdcgan"]
-    assert read_json(sequential / "timing.json")["execution"]["executor"] == "local"
 
+
+def test_ray_gives_the_sequential_rows(sequential, tmp_path):
     pytest.importorskip("ray")
+    want = table(sequential / "results.csv")
     # Ray on the cells without a generator (each cell is independent, so they are the same rows): Ray's start-up
     # is the cost here, the generator path is the processes run's
     out = tmp_path / "ray"
@@ -150,31 +171,6 @@ def test_processes_and_ray_give_the_sequential_table(sequential, tmp_path):
     assert_same_table(filled(table(out / "results.csv")),
                       filled(r for r in want if r["strategy"] in ("baseline", "bootstrap")))
     assert read_json(out / "timing.json")["execution"]["executor"] == "ray"
-
-
-def test_a_failing_cell_is_named_and_the_study_resumes_to_the_same_table(sequential, tmp_path):
-    small = {**TINY, "strategies": ["baseline", "bootstrap", "cdcgan"], "repeats": 1}
-    cfg = study_from_dict(small)
-    out = tmp_path / "study"
-    # a foreign run where the first draw's generator belongs: that cell fails (a real, user-visible error); with
-    # two workers it is handed out after one of the two cells before it has finished
-    bogus = out / "generators" / "k=3" / "r0" / "cdcgan"
-    bogus.mkdir(parents=True)
-    (bogus / "config.json").write_text(json.dumps({"data": {"train_indices": [0, 1]}}))
-    with pytest.raises(TfaugError, match=r"cell k=3 / cdcgan / repeat 0 failed in a processes worker: .*other "
-                                         r"images"):
-        run_study(cfg, out, progress=False, executor=ExecutorSpec("processes", workers=2))
-    kept = read_jsonl(out / "results.jsonl")
-    assert 1 <= len(kept) <= 2 and ("k=3", "cdcgan", 0) not in {(r["setting"], r["strategy"], r["repeat"])
-                                                                  for r in kept}
-    assert read_json(out / "timing.json")["execution"]["workers"] == 2  # written on the way out
-
-    shutil.rmtree(bogus)
-    run_study(cfg, out, progress=False, executor=ExecutorSpec("processes", workers=2))
-    rows = read_jsonl(out / "results.jsonl")
-    assert len(rows) == 3 and rows[:len(kept)] == kept  # finished cells were kept, not rerun
-    want = [r for r in table(sequential / "results.csv") if r["repeat"] == "0" and r["strategy"] in small["strategies"]]
-    assert_same_table(table(out / "results.csv"), want)
 
 
 # -- CLI ------------------------------------------------------------------------------------------------------

@@ -1,10 +1,4 @@
 """train_classifier under a RuntimeConfig: mirrored over 2 logical CPU devices, mixed precision, XLA."""
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -12,79 +6,21 @@ from tfaug.config import ClassifierConfig, RuntimeConfig
 from tfaug.training.classifier import predict_classes, save_classifier, train_classifier
 from tests_helpers import toy_split
 
-TESTS = Path(__file__).resolve().parents[1]
 # lenet5 without dropout has no batch statistics and no randomness inside a step, so a mirrored step over two
 # halves of a global batch must equal the single-device step on the whole batch.
 EXACT = ClassifierConfig(name="lenet5", steps=3, batch_size=16, lr=1e-2, dropout=0.0, fc1=16, fc2=8, seed=4)
 
-# One fresh interpreter for every mirrored check: the CPU must be split into logical devices before TensorFlow
-# initialises, which the pytest process has already done.
-CHILD = r"""
-import json, sys, tempfile
-import numpy as np
-from tfaug.config import ClassifierConfig, RuntimeConfig
-from tfaug.errors import TfaugError
-from tfaug.training.distribute import configure_devices
-mirrored = RuntimeConfig(strategy="mirrored", devices=2)
-configure_devices(mirrored)
-from tfaug.training.classifier import predict_classes, save_classifier, train_classifier
-from tests_helpers import toy_images, toy_split
-cfg = ClassifierConfig(**json.loads(sys.argv[1]))
-(xtr, ytr), (xte, yte) = toy_split(toy_images(n_per_class=16))
-
-def single_device(cfg, skip_iterators):
-    # train_classifier's default path, with the shuffle advanced by `skip_iterators` opened iterators first.
-    import keras
-    from tfaug.data.pipeline import make_pipeline
-    from tfaug.models.networks.classifiers import build_classifier
-    keras.utils.set_random_seed(cfg.seed)
-    model = build_classifier(cfg.name, xtr.shape[1:], 3, width=cfg.width, dropout=cfg.dropout, kernel=cfg.kernel,
-                             fc1=cfg.fc1, fc2=cfg.fc2)
-    model.compile(optimizer=keras.optimizers.Adam(cfg.lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    ds = make_pipeline(xtr, ytr, cfg.batch_size, shuffle=True, seed=cfg.seed, repeat=True, drop_remainder=True)
-    for _ in range(skip_iterators):
-        next(iter(ds))
-    fit = model.fit(ds, epochs=1, steps_per_epoch=cfg.steps, verbose=0, shuffle=False)
-    return model.get_weights(), fit.history["loss"]
-
-def max_diff(a, b):
-    return max(float(np.abs(p - q).max()) for p, q in zip(a, b))
-
-one = train_classifier(xtr, ytr, num_classes=3, cfg=cfg, x_test=xte, y_test=yte)
-two = train_classifier(xtr, ytr, num_classes=3, cfg=cfg, x_test=xte, y_test=yte, runtime=mirrored)
-ref, ref_loss = single_device(cfg, 1)
-bn = ClassifierConfig(name="small_cnn", width=4, steps=2, batch_size=16, lr=1e-2, dropout=0.0, seed=1)
-bn_two = train_classifier(xtr, ytr, num_classes=3, cfg=bn, runtime=mirrored)
-out = {"replicas": two.model.distribute_strategy.num_replicas_in_sync,
-       "default_is_reference": max_diff(single_device(cfg, 0)[0], one.model.get_weights()),
-       "batchnorm_weight_diff": max_diff(single_device(bn, 1)[0], bn_two.model.get_weights()),
-       "max_weight_diff": max_diff(ref, two.model.get_weights()),
-       "loss_reference": ref_loss, "loss_mirrored": two.history["loss"],
-       "accuracy_default": one.metrics["accuracy"], "accuracy_mirrored": two.metrics["accuracy"]}
-with tempfile.TemporaryDirectory() as d:
-    import keras
-    path = save_classifier(two.model, f"{d}/m.keras")
-    out["reloaded_same"] = bool((predict_classes(keras.models.load_model(path), xte) == two.predictions).all())
-try:
-    train_classifier(xtr, ytr, num_classes=3, cfg=ClassifierConfig(steps=1, batch_size=7, width=4), runtime=mirrored)
-    out["odd_batch"] = "no error"
-except TfaugError as e:
-    out["odd_batch"] = str(e)
-print("RESULT " + json.dumps(out))
-"""
+# The mirrored checks run in one fresh interpreter (the CPU must be split into logical devices before TensorFlow
+# initialises, which the pytest process has already done): tests/training/mirrored_check.py, shared with
+# test_distribute.py through the session fixture ``mirrored_check`` of tests/conftest.py.
 
 
 @pytest.fixture(scope="module")
-def mirrored_result():
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)]),
-           "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    cfg = {k: getattr(EXACT, k) for k in ("name", "steps", "batch_size", "lr", "dropout", "fc1", "fc2", "seed")}
-    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg)], capture_output=True, text=True,
-                          timeout=240, env=env, cwd=str(TESTS.parent))
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT "):])
+def mirrored_result(mirrored_check):
+    result = mirrored_check[0]["classifier"]
+    # the subprocess trained EXACT (its copy of the config must not drift from this one)
+    assert result["config"] == {k: getattr(EXACT, k) for k in result["config"]} and len(result["config"]) == 8
+    return result
 
 
 def test_mirrored_steps_equal_the_single_device_steps(mirrored_result):

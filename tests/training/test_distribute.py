@@ -1,10 +1,6 @@
 """tfaug.training.distribute: strategies, global batch, chief, and one step under MirroredStrategy == one step on
 one device (subprocess: the CPU must be split into 2 logical devices before TensorFlow initialises)."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +8,6 @@ from tfaug.config import RuntimeConfig
 from tfaug.errors import TfaugError
 from tfaug.training import distribute
 
-ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-5
 
 
@@ -57,20 +52,15 @@ def test_batchnorm_untouched_on_one_replica():
     assert net.layers[0].synchronized
 
 
-def test_one_mirrored_step_equals_one_default_step(tmp_path):
+def test_one_mirrored_step_equals_one_default_step(mirrored_check):
     """cdcgan, wgan-gp and vae: same weights after one step on the same global batch; replicas draw different
-    latents (rows of one global draw); synchronized BatchNorm is what makes cdcgan exact."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    env.pop("TF_CONFIG", None)
-    proc = subprocess.run([sys.executable, str(ROOT / "tests/training/mirrored_check.py"), str(tmp_path / "run")],
-                          capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert lines, proc.stdout[-2000:] + proc.stderr[-4000:]
-    out = json.loads(lines[-1][len("RESULT "):])
+    latents (rows of one global draw); synchronized BatchNorm is what makes cdcgan exact. (The subprocess
+    tests/training/mirrored_check.py, run once per session by the ``mirrored_check`` fixture of conftest.)"""
+    out, run, _ = mirrored_check
     for name in ("cdcgan", "wgan-gp", "vae"):
         assert out["moved"][name] > 1e-4, name  # the step did change the weights
         assert out["diff"][name] < TOL, (name, out["diff"])
     assert out["diff"]["cdcgan-unsynced"] > 100 * TOL  # per-replica BatchNorm statistics differ
     assert out["noise"] == {"replicas_differ": True, "equals_global_draw": True}
     assert "must be divisible by the 2 replicas" in out["bad_batch"]
-    assert not (tmp_path / "run").exists()  # the bad batch failed before the run directory was made
+    assert not run.exists()  # the bad batch failed before the run directory was made
