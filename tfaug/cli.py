@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=positive_float, help="alternatively: passes over the training images")
     g.add_argument("--batch-size", type=positive_int)
     g.add_argument("--preset", default=None,
-                   help="GAN preset: gan/quick, gan/digits, gan/mnist, gan/dcgan64, gan/cdcgan-onehot, gan/ada")
+                   help="GAN preset: gan/quick, gan/digits, gan/mnist, gan/dcgan64, gan/cdcgan-onehot, gan/ada, "
+                        "gan/stylegan, gan/stylegan-quick")
     g.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", type=key_value,
                    help="model-specific option, repeatable (e.g. --option conditioning=onehot)")
     g.add_argument("--diffaugment", metavar="POLICIES",

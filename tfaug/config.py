@@ -27,7 +27,7 @@ class GANConfig:
 
     Attributes:
         model: zoo model name (``tfaug.models.zoo.model_names()``: dcgan, cdcgan, acgan, wgan-gp, vae, cvae,
-            bagan, cvae-gan, gan-bank).
+            bagan, cvae-gan, gan-bank, stylegan).
         z_dim: latent size, >= 1.
         width: base channel count of G and D (their widest layer is ``4 * width``), >= 4.
         steps: total optimisation steps (one D and one G update each), >= 1.
@@ -184,6 +184,14 @@ PRESETS: dict[str, Any] = {
     "gan/cdcgan-onehot": GANConfig(model="cdcgan", batch_size=100, real_label=0.9, options={"conditioning": "onehot"}),
     # Small-data adversarial defaults: DiffAugment policies under ADA plus a light R1 penalty.
     "gan/ada": GANConfig(ada_target=0.6, r1=0.1, diffaugment="color,translation,cutout", best_every=500),
+    # Compact conditional StyleGAN2 (issue 7): "stylegan" for 28x28-64x64 data, "stylegan-quick" for tests/smoke runs.
+    "gan/stylegan": GANConfig(model="stylegan", steps=2000, batch_size=32, width=16, z_dim=64, g_lr=2.5e-4,
+                              d_lr=2.5e-4, beta_1=0.0, beta_2=0.99, real_label=1.0, ema_decay=0.99,
+                              mode_seeking=0.05, diffaugment="translation,cutout", r1=0.1),
+    "gan/stylegan-quick": GANConfig(model="stylegan", steps=100, batch_size=16, width=8, z_dim=16, g_lr=1e-3,
+                                    d_lr=1e-3, beta_1=0.0, beta_2=0.99, real_label=1.0, ema_decay=0.9,
+                                    mode_seeking=0.0, diffaugment="translation", r1=0.1, sample_every=0,
+                                    checkpoint_every=0, options={"w_dim": 16, "mapping_layers": 2}),
     "classifier/quick": ClassifierConfig(steps=60, batch_size=32, width=16),
     "classifier/default": ClassifierConfig(),
 }

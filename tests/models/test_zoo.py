@@ -8,7 +8,7 @@ import pytest
 from tfaug.errors import TfaugError
 from tfaug.models.zoo import BUILDERS, build_model, model_names, take_options
 
-ZOO = ("dcgan", "cdcgan", "acgan", "wgan-gp", "vae", "cvae", "bagan", "cvae-gan", "gan-bank")
+ZOO = ("dcgan", "cdcgan", "acgan", "wgan-gp", "vae", "cvae", "bagan", "cvae-gan", "gan-bank", "stylegan")
 
 
 def test_model_names_and_unknown_model():
@@ -49,7 +49,7 @@ def test_cli_rejects_bad_options(tmp_path, capsys):
         main(["train-gan", "--dataset", "digits", "--out", str(tmp_path / "a"), "--option", "novalue"])
     assert exc.value.code == 2 and "KEY=VALUE" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["train-gan", "--dataset", "digits", "--out", str(tmp_path / "a"), "--model", "stylegan"])
+        main(["train-gan", "--dataset", "digits", "--out", str(tmp_path / "a"), "--model", "stylegan9"])
     rc = main(["train-gan", "--dataset", "digits", "--per-class", "4", "--steps", "1", "--out", str(tmp_path / "b"),
                "--option", "bogus=1", "--no-progress"])
     err = capsys.readouterr().err
