@@ -364,6 +364,30 @@ class AdversarialModel(GenerativeModel):
         return {"d": (self.d_optimizer, self.discriminator.trainable_variables),
                 "g": (self.g_optimizer, self.generator.trainable_variables)}
 
+    def make_gan_trackers(self, r1: bool) -> None:
+        """The loss trackers of a non-saturating GAN: ``d_loss``, ``g_loss``, ``d_real``, ``d_fake`` (mean
+        sigmoid of D on reals / fakes, in [0, 1]) and, when ``r1``, ``r1`` (else ``self.r1_tracker`` is None)."""
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.r1_tracker = keras.metrics.Mean(name="r1") if r1 else None
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        """Rebuild from ``get_config()`` (scalar constructor arguments) plus ``generator`` and ``discriminator``
+        entries (models or their serialized configs)."""
+        config = dict(config)
+        nets = {}
+        for key in ("generator", "discriminator"):
+            if key not in config:
+                raise TfaugError(f"{cls.__name__}.from_config needs the {key!r} network in the config")
+            net = config.pop(key)
+            if isinstance(net, dict):
+                net = keras.saving.deserialize_keras_object(net, custom_objects=custom_objects)
+            nets[key] = net
+        return cls(nets["generator"], nets["discriminator"], **config)
+
     def compile(self, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer, **kwargs):
         """Attach D's and G's optimizers and build their variables now, so a checkpoint can restore them before
         the first step. ``kwargs`` go to ``keras.Model.compile`` (e.g. ``jit_compile``)."""

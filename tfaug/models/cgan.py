@@ -96,11 +96,7 @@ class ConditionalGAN(AdversarialModel):
         self.ada_target, self.ada_interval, self.ada_kimg = float(ada_target), int(ada_interval), float(ada_kimg)
         self.r1 = float(r1)
         self.configure_augmentation(self.diffaugment, self.ada_target, self.ada_interval, self.ada_kimg)
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.d_real_tracker = keras.metrics.Mean(name="d_real")
-        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
-        self.r1_tracker = keras.metrics.Mean(name="r1") if self.r1 > 0 else None
+        self.make_gan_trackers(r1=self.r1 > 0)
         # The wrapped networks are built functional models, so fit() need not trace ``call`` to build.
         self.built = True
 
@@ -178,21 +174,6 @@ class ConditionalGAN(AdversarialModel):
                 "diffaugment": self.diffaugment, "seed": self.seed, "mode_seeking": self.mode_seeking,
                 "ada_target": self.ada_target, "ada_interval": self.ada_interval, "ada_kimg": self.ada_kimg,
                 "r1": self.r1}
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        """Rebuild from ``get_config()`` plus ``generator`` and ``discriminator`` entries (models or their
-        serialized configs)."""
-        config = dict(config)
-        nets = {}
-        for key in ("generator", "discriminator"):
-            if key not in config:
-                raise TfaugError(f"ConditionalGAN.from_config needs the {key!r} network in the config")
-            net = config.pop(key)
-            if isinstance(net, dict):
-                net = keras.saving.deserialize_keras_object(net, custom_objects=custom_objects)
-            nets[key] = net
-        return cls(nets["generator"], nets["discriminator"], **config)
 
 
 def build_conditional_gan(image_shape: tuple[int, int, int], num_classes: int, cfg) -> ConditionalGAN:

@@ -72,11 +72,7 @@ class DCGAN(AdversarialModel):
         self.ema_decay, self.real_label = float(ema_decay), float(real_label)
         self.mode_seeking, self.r1 = float(mode_seeking), float(r1)
         self.configure_augmentation(diffaugment, ada_target, ada_interval, ada_kimg)
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.d_real_tracker = keras.metrics.Mean(name="d_real")
-        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
-        self.r1_tracker = keras.metrics.Mean(name="r1") if self.r1 > 0 else None
+        self.make_gan_trackers(r1=self.r1 > 0)
         self.built = True
 
     @property

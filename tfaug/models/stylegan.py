@@ -119,11 +119,7 @@ class StyleGAN(AdversarialModel):
         self.r1, self.r1_interval = float(r1), int(r1_interval)
         self.w_avg_decay = float(w_avg_decay)
         self.configure_augmentation(self.diffaugment, self.ada_target, self.ada_interval, self.ada_kimg)
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.d_real_tracker = keras.metrics.Mean(name="d_real")
-        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
-        self.r1_tracker = keras.metrics.Mean(name="r1") if self.r1 > 0 else None
+        self.make_gan_trackers(r1=self.r1 > 0)
         self.built = True
 
     # -- zoo contract --------------------------------------------------------------------------------------
@@ -249,21 +245,6 @@ class StyleGAN(AdversarialModel):
                 "diffaugment": self.diffaugment, "seed": self.seed, "mode_seeking": self.mode_seeking,
                 "ada_target": self.ada_target, "ada_interval": self.ada_interval, "ada_kimg": self.ada_kimg,
                 "r1": self.r1, "r1_interval": self.r1_interval, "w_avg_decay": self.w_avg_decay}
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        """Rebuild from ``get_config()`` plus ``generator`` and ``discriminator`` entries (models or their
-        serialized configs)."""
-        config = dict(config)
-        nets = {}
-        for key in ("generator", "discriminator"):
-            if key not in config:
-                raise TfaugError(f"StyleGAN.from_config needs the {key!r} network in the config")
-            net = config.pop(key)
-            if isinstance(net, dict):
-                net = keras.saving.deserialize_keras_object(net, custom_objects=custom_objects)
-            nets[key] = net
-        return cls(nets["generator"], nets["discriminator"], **config)
 
 
 def build_stylegan(image_shape: tuple[int, int, int], num_classes: int, cfg) -> StyleGAN:
