@@ -20,9 +20,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tfaug demo
 
-## make test: create/update .venv, install with test extras, run the test suite
+## make test: create/update .venv, install with test extras, run the test suite (2 workers, one test file each
+## at a time, so module fixtures run once)
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) runs saved_models .pytest_cache

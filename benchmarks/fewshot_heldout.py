@@ -71,7 +71,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = ROOT / "configs" / "fewshot-heldout-mnist.yaml"
+DEFAULT_CONFIG = ROOT / "benchmarks" / "configs" / "fewshot-heldout-mnist.yaml"
 ADAPT_METHODS = ("freeze", "svd", "embedding", "age")  # = tfaug.fewshot.adapt.METHODS
 METHODS = (*ADAPT_METHODS, "scratch")
 KEYS = ("name", "dataset", "held_out", "k", "methods", "seed", "judge_per_class", "judge", "pretrain_per_class",

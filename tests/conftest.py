@@ -40,14 +40,26 @@ def mirrored_check(tmp_path_factory):
     session in a fresh Python: the CPU must be split into 2 logical devices before TensorFlow initialises, which
     this process has already done. Its GAN-step part is read by tests/training/test_distribute.py, its
     ``classifier`` part by tests/training/test_classifier_runtime.py, its ``cli`` part by tests/test_cli_runtime.py;
-    one interpreter (one TensorFlow import) serves the three."""
-    base = tmp_path_factory.mktemp("mirrored")
-    run, cli_out = base / "run", base / "clf"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)]), "TF_CPP_MIN_LOG_LEVEL": "2",
-           "CUDA_VISIBLE_DEVICES": ""}
-    env.pop("TF_CONFIG", None)
-    proc = subprocess.run([sys.executable, str(TESTS / "training" / "mirrored_check.py"), str(run), str(cli_out)],
-                          capture_output=True, text=True, timeout=600, env=env, cwd=TESTS.parent)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return json.loads(lines[-1][len("RESULT "):]), run, cli_out
+    one interpreter (one TensorFlow import) serves the three.
+
+    Under pytest-xdist (``make test`` runs 2 workers) the workers share one run: the first to take the file lock in
+    the session's common temporary directory runs the script and the others read its result."""
+    import fcntl
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    base = tmp_path_factory.getbasetemp()
+    base = (base.parent if worker else base) / "mirrored-shared"
+    base.mkdir(parents=True, exist_ok=True)
+    run, cli_out, done = base / "run", base / "clf", base / "result.json"
+    with open(base / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)]),
+                   "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+            env.pop("TF_CONFIG", None)
+            proc = subprocess.run([sys.executable, str(TESTS / "training" / "mirrored_check.py"), str(run),
+                                   str(cli_out)], capture_output=True, text=True, timeout=600, env=env, cwd=TESTS.parent)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-4000:]
+            done.write_text(lines[-1][len("RESULT "):])
+    return json.loads(done.read_text()), run, cli_out

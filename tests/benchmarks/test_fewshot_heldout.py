@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "configs" / "fewshot-heldout-mnist.yaml"
+CONFIG = ROOT / "benchmarks" / "configs" / "fewshot-heldout-mnist.yaml"
 
 
 def _load(name: str, folder: str = "benchmarks"):
