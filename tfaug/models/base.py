@@ -180,6 +180,18 @@ class GenerativeModel(keras.Model):
             if not opt.built:
                 opt.build(variables)
 
+    def labelled_batch(self, data):
+        """``(images float32 [N, H, W, C], labels int32 [N], N)`` from a ``(images, labels)`` training batch.
+
+        Raises:
+            TfaugError: the batch has no labels (conditional models train on labelled data only).
+        """
+        real, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if labels is None:
+            raise TfaugError(f"{type(self).__name__} needs (images, labels) batches")
+        real = tf.cast(real, tf.float32)
+        return real, tf.reshape(tf.cast(labels, tf.int32), [-1]), tf.shape(real)[0]
+
     # -- randomness (correct under tf.distribute) ---------------------------------------------------------
     def batch_normal(self, n, *dims):
         """Standard-normal noise ``[n, *dims]`` float32 for this replica's ``n`` rows of the global batch.

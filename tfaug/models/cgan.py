@@ -115,12 +115,7 @@ class ConditionalGAN(AdversarialModel):
         D is updated on it with G's gradient recording paused, then the updated D scores it for G's loss.
         The reported ``g_loss`` is the adversarial part only (comparable whatever ``mode_seeking`` is).
         """
-        real, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
-        if labels is None:
-            raise TfaugError("ConditionalGAN needs (images, labels) batches")
-        real = tf.cast(real, tf.float32)
-        labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
-        n = tf.shape(real)[0]
+        real, labels, n = self.labelled_batch(data)
         z = self.batch_normal(n, self._z_dim)
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables

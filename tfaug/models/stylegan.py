@@ -188,12 +188,7 @@ class StyleGAN(AdversarialModel):
         the updated D scores it for G's loss. Then the EMA copies and ``w_avg`` are updated. The reported ``r1``
         averages the penalty over the steps that evaluated it (0 in a log window without one).
         """
-        real, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
-        if labels is None:
-            raise TfaugError("StyleGAN needs (images, labels) batches")
-        real = tf.cast(real, tf.float32)
-        labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
-        n = tf.shape(real)[0]
+        real, labels, n = self.labelled_batch(data)
         z = self.batch_normal(n, self._z_dim)
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables
