@@ -17,10 +17,11 @@ TINY = ClassifierConfig(name="lenet5", steps=120, batch_size=64, dropout=0.0, se
 
 @pytest.fixture(scope="module")
 def digits_extractor(tmp_path_factory):
-    """(extractor, seconds to build it, dataset, train idx, held-out idx); the cache dir is per test session."""
+    """(extractor, seconds to build it, dataset, train idx, held-out idx); the cache dir is this module's own, so
+    the first call trains whatever other test files cached before (their order differs under pytest-xdist)."""
     ds = load_dataset("digits")
     train, _, test = stratified_split(ds.labels, test=0.5, seed=0)
-    cache = tmp_path_factory.getbasetemp() / "tfaug-feature-cache"
+    cache = tmp_path_factory.mktemp("tfaug-feature-cache")
     start = time.perf_counter()
     ext = F.domain_extractor("digits", ds.images[train], ds.labels[train], cache_dir=cache, config=TINY,
                              split_desc={"indices": train.tolist()}, progress=False)
