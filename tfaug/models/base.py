@@ -385,6 +385,21 @@ class AdversarialModel(GenerativeModel):
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
         self.r1_tracker = keras.metrics.Mean(name="r1") if r1 else None
 
+    def report_gan_losses(self, d_loss, g_loss, real_logits, fake_logits) -> dict:
+        """Update the :meth:`make_gan_trackers` trackers and return every metric's result (a ``train_step``'s logs).
+
+        Args:
+            d_loss, g_loss: scalar losses averaged over the GLOBAL batch (``compute_average_loss``); they are
+                reported as this replica's mean (times the replica count).
+            real_logits, fake_logits: D's logits ``[N, 1]`` on this replica's reals and fakes.
+        """
+        replicas = tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)
+        self.d_loss_tracker.update_state(d_loss * replicas)
+        self.g_loss_tracker.update_state(g_loss * replicas)
+        self.d_real_tracker.update_state(tf.sigmoid(real_logits))
+        self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
+        return {m.name: m.result() for m in self.metrics}
+
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
         """Rebuild from ``get_config()`` (scalar constructor arguments) plus ``generator`` and ``discriminator``

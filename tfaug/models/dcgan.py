@@ -111,15 +111,10 @@ class DCGAN(AdversarialModel):
         self.g_optimizer.apply(scaled_gradients(g_tape, self.g_optimizer, g_total, g_vars), g_vars)
         self.update_ema(self.ema_generator, self.generator, self.ema_decay)
 
-        replicas = tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)
         if self.r1 > 0:
             self.r1_tracker.update_state(r1)
             d_loss = tf.nn.compute_average_loss(per_example - r1)
-        self.d_loss_tracker.update_state(d_loss * replicas)
-        self.g_loss_tracker.update_state(g_loss * replicas)
-        self.d_real_tracker.update_state(tf.sigmoid(real_logits))
-        self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
-        return {m.name: m.result() for m in self.metrics}
+        return self.report_gan_losses(d_loss, g_loss, real_logits, fake_logits)
 
 
 def build_dcgan(image_shape: tuple[int, int, int], num_classes: int, cfg) -> DCGAN:

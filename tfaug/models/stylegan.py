@@ -221,16 +221,10 @@ class StyleGAN(AdversarialModel):
         self._update_ema()
         self._update_w_avg(tf.stop_gradient(w), labels)
 
-        replicas = tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)
         if self.r1 > 0:
             # The penalty itself (not times the interval), on the steps it was evaluated.
-            self.r1_tracker.update_state(r1 / float(self.r1_interval if self.r1_interval > 1 else 1),
-                                         sample_weight=r1_weight * tf.ones([n]))
-        self.d_loss_tracker.update_state(tf.nn.compute_average_loss(adversarial) * replicas)
-        self.g_loss_tracker.update_state(g_loss * replicas)
-        self.d_real_tracker.update_state(tf.sigmoid(real_logits))
-        self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
-        return {m.name: m.result() for m in self.metrics}
+            self.r1_tracker.update_state(r1 / float(max(self.r1_interval, 1)), sample_weight=r1_weight * tf.ones([n]))
+        return self.report_gan_losses(tf.nn.compute_average_loss(adversarial), g_loss, real_logits, fake_logits)
 
     # -- serialization ---------------------------------------------------------------------------------
     def get_config(self) -> dict:
