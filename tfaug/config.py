@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -102,18 +103,35 @@ class GANConfig:
 class ClassifierConfig:
     """Classifier training configuration.
 
+    The field defaults are the first wave's control (``small_cnn``, Adam at a constant 1e-3, 600 steps) so that
+    configs written against it keep their meaning; the default control of every command is the preset
+    ``classifier/fewshot`` (:data:`DEFAULT_CLASSIFIER`), see :data:`PRESETS`.
+
     Attributes:
-        name: network builder, ``small_cnn`` or ``lenet5``.
-        steps: optimisation steps, >= 1 (step-based so that tiny and large training sets get the same budget).
+        name: network builder, ``res_cnn``, ``small_cnn`` or ``lenet5``.
+        steps: optimisation steps, >= 1 (step-based so that tiny and large training sets get the same budget);
+            with ``min_epochs`` the floor of the budget (see :meth:`budget`).
         batch_size: images per step, >= 1.
-        lr: Adam learning rate, > 0.
-        width: base filters of ``small_cnn``, >= 4.
+        lr: peak learning rate, > 0 (Adam; AdamW when ``weight_decay`` > 0).
+        width: base filters of ``res_cnn`` / ``small_cnn``, >= 4.
         dropout: dropout before the last layer, in [0, 1).
         augment: ``none``, ``bootstrap`` or ``classic`` (or ``classic:PRESET``).
         seed: run seed.
         kernel, fc1, fc2: ``lenet5`` only: convolution kernel size (odd, >= 1) and the two hidden dense widths
             (>= 1); 5/120/84 is LeCun's LeNet-5, S1's "dynamic LeNet" tunes them over {3,5,7} x {128,256,512} x
             {64,128,256}.
+        weight_decay: decoupled weight decay of AdamW (Loshchilov & Hutter 2019), >= 0; 0 trains with Adam.
+            BatchNorm parameters and biases are not decayed.
+        schedule: ``constant`` or ``cosine`` (linear warm-up to ``lr``, then cosine decay to 0; Loshchilov &
+            Hutter 2017).
+        warmup: fraction of the steps spent warming up under ``cosine``, in [0, 0.5].
+        label_smoothing: target smoothing epsilon in [0, 1) (Szegedy et al. 2016): the true class gets
+            ``1 - eps + eps / K``.
+        min_epochs: >= 0; the budget grows with the training set to at least this many passes over it (see
+            :meth:`budget`); 0 keeps exactly ``steps``.
+        max_steps: cap of the grown budget, >= 0 (0 = no cap).
+        ensemble: members >= 1 trained with seeds ``seed, seed + 1, ...`` on the same data; the model averages
+            their probabilities (its logits are ``log(mean softmax)``).
     """
 
     name: str = "small_cnn"
@@ -127,6 +145,13 @@ class ClassifierConfig:
     kernel: int = 5
     fc1: int = 120
     fc2: int = 84
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup: float = 0.0
+    label_smoothing: float = 0.0
+    min_epochs: float = 0.0
+    max_steps: int = 0
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1, "steps must be >= 1")
@@ -135,6 +160,27 @@ class ClassifierConfig:
         _check(self.batch_size >= 1, "batch_size must be >= 1")
         _check(self.lr > 0, "lr must be > 0")
         _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
+        _check(self.weight_decay >= 0.0, "weight_decay must be >= 0")
+        _check(self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+        _check(0.0 <= self.warmup <= 0.5, "warmup must be in [0, 0.5] (a fraction of the steps)")
+        _check(0.0 <= self.label_smoothing < 1.0, "label_smoothing must be in [0, 1)")
+        _check(self.min_epochs >= 0.0, "min_epochs must be >= 0")
+        _check(self.max_steps >= 0, "max_steps must be >= 0 (0 = no cap)")
+        _check(isinstance(self.ensemble, int) and self.ensemble >= 1, "ensemble must be an integer >= 1")
+
+    def budget(self, n_train: int) -> int:
+        """Optimisation steps for a real training set of ``n_train`` >= 1 images.
+
+        ``max(steps, ceil(min_epochs * n_train / batch))``, capped at ``max_steps`` when that is > 0 (never
+        below ``steps``). Pass the *real* draw's size, so that strategies that add images train as long as
+        their control.
+        """
+        grown = math.ceil(self.min_epochs * max(1, int(n_train)) / max(1, min(self.batch_size, int(n_train))))
+        steps = max(self.steps, grown)
+        return max(self.steps, min(steps, self.max_steps)) if self.max_steps else steps
+
+
+SCHEDULES = ("constant", "cosine")
 
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -172,6 +218,11 @@ class RuntimeConfig:
         return self.strategy != "default"
 
 
+FEWSHOT = ClassifierConfig(name="res_cnn", width=16, dropout=0.3, batch_size=64, lr=2e-3, weight_decay=5e-4,
+                           schedule="cosine", warmup=0.05, label_smoothing=0.1, steps=1000, min_epochs=40,
+                           max_steps=4000)
+DEFAULT_CLASSIFIER = "classifier/fewshot"
+
 PRESETS: dict[str, Any] = {
     # GAN presets: "quick" is for tests and smoke runs, "digits" is the demo's, "mnist" for 28x28 data.
     "gan/quick": GANConfig(steps=150, batch_size=32, width=16, sample_every=0, checkpoint_every=0),
@@ -192,8 +243,11 @@ PRESETS: dict[str, Any] = {
                                     d_lr=1e-3, beta_1=0.0, beta_2=0.99, real_label=1.0, ema_decay=0.9,
                                     mode_seeking=0.0, diffaugment="translation", r1=0.1, sample_every=0,
                                     checkpoint_every=0, options={"w_dim": 16, "mapping_layers": 2}),
+    # The few-shot control every enrichment must beat (issue 15); how it was chosen: docs/RESULTS.md "controls".
+    "classifier/fewshot": FEWSHOT,
     "classifier/quick": ClassifierConfig(steps=60, batch_size=32, width=16),
-    "classifier/default": ClassifierConfig(),
+    # The first wave's control (small VGG-style CNN, Adam, 600 steps), kept for comparison.
+    "classifier/small_cnn": ClassifierConfig(),
 }
 
 
@@ -243,5 +297,5 @@ def from_yaml(cls: type[T], text: str) -> T:
     return from_dict(cls, yaml.safe_load(text) or {})
 
 
-__all__ = ["GANConfig", "ClassifierConfig", "RuntimeConfig", "STRATEGIES", "PRESETS", "preset", "to_dict", "from_dict", "replace",
+__all__ = ["GANConfig", "ClassifierConfig", "DEFAULT_CLASSIFIER", "FEWSHOT", "RuntimeConfig", "STRATEGIES", "PRESETS", "preset", "to_dict", "from_dict", "replace",
            "to_json", "from_json", "to_yaml", "from_yaml"]

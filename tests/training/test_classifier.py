@@ -43,9 +43,9 @@ def _reference_weights(xtr, ytr, cfg):
     keras.utils.set_random_seed(cfg.seed)
     model = build_classifier(cfg.name, x.shape[1:], 3, width=cfg.width, dropout=cfg.dropout)
     model.compile(optimizer=keras.optimizers.Adam(cfg.lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+                  loss=keras.losses.CategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     ds = make_pipeline(x, np.asarray(ytr, np.int32), min(cfg.batch_size, len(x)), shuffle=True, seed=cfg.seed,
-                       repeat=True, drop_remainder=True)
+                       repeat=True, drop_remainder=True, one_hot=3)
     model.fit(ds, epochs=1, steps_per_epoch=cfg.steps, verbose=0, shuffle=False)
     return model.get_weights()
 
@@ -128,3 +128,60 @@ def test_flag_channels_bypass_augmentation():
     assert out.shape == x.shape and out.dtype == np.float32
     np.testing.assert_array_equal(out[..., 1], 1.0)
     assert not np.allclose(out[..., 0], x[..., 0])
+
+
+# -- the few-shot recipe: AdamW, cosine schedule, label smoothing, grown budget, ensemble ------------------------
+
+from tfaug.config import FEWSHOT, preset  # noqa: E402
+
+
+def test_recipe_is_deterministic_given_a_seed_and_grows_its_budget(toy):
+    import dataclasses
+
+    (xtr, ytr), (xte, yte) = toy_split(toy)
+    cfg = dataclasses.replace(FEWSHOT, steps=6, min_epochs=2.0, batch_size=8, width=4, max_steps=0)
+    assert cfg.budget(len(xtr)) == 10  # ceil(2 epochs * 40 images / batch 8) > 6
+    a = train_classifier(xtr, ytr, num_classes=3, cfg=cfg, x_test=xte, y_test=yte, augment="classic")
+    b = train_classifier(xtr, ytr, num_classes=3, cfg=cfg, x_test=xte, y_test=yte, augment="classic")
+    assert a.steps == 10 and len(a.history["loss"]) == 1
+    for got, want in zip(a.model.get_weights(), b.model.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    # the budget follows the real draw, not the images a strategy added
+    c = train_classifier(np.concatenate([xtr, xtr]), np.concatenate([ytr, ytr]), num_classes=3, cfg=cfg,
+                         budget_images=len(xtr))
+    assert c.steps == 10
+    other = train_classifier(xtr, ytr, num_classes=3, cfg=dataclasses.replace(cfg, seed=1))
+    assert any(not np.array_equal(g, w) for g, w in zip(other.model.get_weights(), a.model.get_weights()))
+
+
+def test_budget_floor_growth_and_cap():
+    cfg = ClassifierConfig(steps=100, batch_size=10, min_epochs=5.0, max_steps=300)
+    assert [cfg.budget(n) for n in (1, 100, 400, 10_000)] == [100, 100, 200, 300]
+    assert ClassifierConfig(steps=7).budget(10_000) == 7  # min_epochs 0 keeps the fixed budget
+    assert preset("classifier/fewshot") is FEWSHOT
+    with pytest.raises(TfaugError, match="schedule"):
+        ClassifierConfig(schedule="step")
+    with pytest.raises(TfaugError, match="label_smoothing"):
+        ClassifierConfig(label_smoothing=1.0)
+
+
+def test_ensemble_averages_member_probabilities_and_saves(toy, tmp_path):
+    import dataclasses
+
+    import keras
+
+    from tfaug.training.classifier import save_classifier
+
+    (xtr, ytr), (xte, yte) = toy_split(toy)
+    cfg = dataclasses.replace(FEWSHOT, steps=4, min_epochs=0.0, batch_size=8, width=4, ensemble=2)
+    res = train_classifier(xtr, ytr, num_classes=3, cfg=cfg, x_test=xte, y_test=yte)
+    x = xte.astype(np.float32) / 127.5 - 1.0
+    singles = [train_classifier(xtr, ytr, num_classes=3, cfg=dataclasses.replace(cfg, ensemble=1, seed=s))
+               for s in (cfg.seed, cfg.seed + 1)]
+    want = np.mean([keras.ops.convert_to_numpy(keras.ops.softmax(m.model(x, training=False))) for m in singles], 0)
+    got = keras.ops.convert_to_numpy(keras.ops.softmax(res.model(x, training=False)))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    path = save_classifier(res.model, tmp_path / "ens.keras")
+    again = keras.saving.load_model(path)  # safe mode: the head is a registered layer, not a Lambda
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(again(x)), keras.ops.convert_to_numpy(res.model(x)),
+                               atol=1e-6)

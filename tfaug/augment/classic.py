@@ -1,12 +1,14 @@
 """Classic augmentation: Keras 3 preprocessing layers behind explicit, named specs.
 
-An :class:`AugmentSpec` states every range in documented units; :data:`PRESETS` names the useful ones
-(``default``/``digits`` for digits and characters, ``objects`` for natural images, ``s1`` for study S1).
+An :class:`AugmentSpec` states every range in documented units; :data:`PRESETS` names the useful ones: one
+preset and a milder one per data kind (``glyphs``, ``photos``, ``faces``, ``textures`` and ``*-mild``; see
+``tfaug.augment.kinds``), the first wave's ``default``/``digits``/``objects``, and ``s1`` for study S1.
 :func:`build_augmenter` turns a spec into a ``keras.Sequential`` that runs eagerly or inside
 ``tf.data.Dataset.map`` on float32 NHWC batches in [-1, 1] and returns the same shape and dtype, clipped
 to [-1, 1]. Call it with ``training=True``.
 
-Spec strings (CLI, configs): ``none``; ``classic`` (= ``default``); ``classic:objects`` or ``objects``;
+Spec strings (CLI, configs): ``none``; ``classic`` (a bare ``classic`` is resolved from the data by
+``tfaug.augment.kinds.resolve_augment``; here it means ``default``); ``classic:objects`` or ``objects``;
 ``classic:rotation=0.1,zoom=0.2,flip=horizontal`` (explicit ranges, every unnamed range 0);
 ``classic:objects,contrast=0.3`` (a preset with overrides). A range is a number ``v`` (meaning
 ``-v..v``) or ``lo:hi`` / ``lo..hi``.
@@ -25,7 +27,7 @@ from tfaug.errors import TfaugError
 FLIPS = ("", "horizontal", "vertical", "horizontal_and_vertical")
 FILLS = ("reflect", "constant", "nearest", "wrap")
 _RANGE_KEYS = ("rotation", "zoom")
-_SCALAR_KEYS = ("translation", "contrast", "brightness", "noise")
+_SCALAR_KEYS = ("translation", "contrast", "brightness", "noise", "shear", "erasing", "saturation")
 
 
 def _as_range(name: str, value, bound: float, open_low: bool = False):
@@ -81,6 +83,11 @@ class AugmentSpec:
         contrast: ``keras.layers.RandomContrast`` factor in [0, 1]: contrast scaled by U(1 - v, 1 + v).
         brightness: shift by U(-v, v) of the [-1, 1] value range (0.1 = ±0.2 in [-1, 1] units), v in [0, 1].
         noise: additive Gaussian noise std in [-1, 1] units, >= 0.
+        shear: ``keras.layers.RandomShear`` x and y factor in [0, 1]: shear by U(-v, v) along each axis.
+        erasing: probability in [0, 1] that ``keras.layers.RandomErasing`` blanks one rectangle of 2-20 % of the
+            image with noise (Zhong et al. 2020).
+        saturation: colour images only: ``keras.layers.RandomSaturation`` factor in [0, 1] (saturation scaled
+            around the original by up to ±v; ignored on greyscale batches).
         fill: how rotation/zoom/translation fill pixels that come from outside the image: ``reflect``
             (continues textured backgrounds; photos), ``constant`` (fills with -1, i.e. black: right for
             digits/characters on a black background, where reflecting would mirror strokes into the image),
@@ -95,6 +102,9 @@ class AugmentSpec:
     brightness: float = 0.0
     noise: float = 0.0
     fill: str = "reflect"
+    shear: float = 0.0
+    erasing: float = 0.0
+    saturation: float = 0.0
 
     def __post_init__(self) -> None:
         # Normalise (lists from YAML/JSON become tuples, ints floats) so equal specs compare equal.
@@ -104,7 +114,7 @@ class AugmentSpec:
         object.__setattr__(self, "flip", flip)
         object.__setattr__(self, "rotation", _as_range("rotation", self.rotation, 1.0))
         object.__setattr__(self, "zoom", _as_range("zoom", self.zoom, 1.0, open_low=True))
-        for name in ("translation", "contrast", "brightness"):
+        for name in ("translation", "contrast", "brightness", "shear", "erasing", "saturation"):
             object.__setattr__(self, name, _as_scalar(name, getattr(self, name), 1.0))
         object.__setattr__(self, "noise", _as_scalar("noise", self.noise, math.inf))
         if self.fill not in FILLS:
@@ -128,6 +138,26 @@ PRESETS: dict[str, AugmentSpec] = {
     # content scale s needs f = 1/s - 1: s = 1.5 -> f = -1/3 (zoom in), s = 0.8 -> f = +0.25 (zoom out).
     "s1": AugmentSpec(flip="horizontal", rotation=(0.0, 0.25), zoom=(1.0 / 1.5 - 1.0, 1.0 / 0.8 - 1.0)),
     "none": AugmentSpec(),
+    # Per data kind (tfaug.augment.kinds): what a bare `classic` picks, and a milder fallback each. Ranges:
+    # glyphs: rotation ±18°, shift ±10 %, content scale 0.91-1.11x, black fill, no flip (a mirrored 2 is no 2);
+    # mild: half of each.
+    "glyphs": AugmentSpec(rotation=0.05, translation=0.1, zoom=0.1, fill="constant"),
+    "glyphs-mild": AugmentSpec(rotation=0.025, translation=0.05, zoom=0.05, fill="constant"),
+    # photos: horizontal flip, rotation ±14°, scale 0.91-1.11x, shift ±10 %, contrast x0.8-1.2, brightness ±10 %
+    # of the range, saturation x0.8-1.2 (colour only), random erasing of 2-20 % of the image with p = 0.25;
+    # mild: flip, shift ±5 %, contrast x0.9-1.1, brightness ±5 %.
+    "photos": AugmentSpec(flip="horizontal", rotation=0.04, zoom=0.1, translation=0.1, contrast=0.2,
+                          brightness=0.1, saturation=0.2, erasing=0.25),
+    "photos-mild": AugmentSpec(flip="horizontal", translation=0.05, contrast=0.1, brightness=0.05),
+    # faces (aligned): horizontal flip, rotation ±11°, scale 0.93-1.09x, shift ±6 %, contrast x0.8-1.2,
+    # brightness ±10 %; mild: flip, contrast x0.9-1.1, brightness ±5 %.
+    "faces": AugmentSpec(flip="horizontal", rotation=0.03, zoom=0.08, translation=0.06, contrast=0.2,
+                         brightness=0.1),
+    "faces-mild": AugmentSpec(flip="horizontal", contrast=0.1, brightness=0.05),
+    # textures: both flips, any rotation (±180°, reflected fill), contrast x0.8-1.2, brightness ±10 %;
+    # mild: both flips only.
+    "textures": AugmentSpec(flip="horizontal_and_vertical", rotation=0.5, contrast=0.2, brightness=0.1),
+    "textures-mild": AugmentSpec(flip="horizontal_and_vertical"),
 }
 
 
@@ -219,13 +249,15 @@ class ClipRange(keras.layers.Layer):
         return {**super().get_config(), "low": self.low, "high": self.high}
 
 
-def build_augmenter(spec: str | AugmentSpec | None, seed: int = 0) -> keras.Sequential | None:
+def build_augmenter(spec: str | AugmentSpec | None, seed: int = 0, channels: int | None = None) -> keras.Sequential | None:
     """Build the augmentation model for a spec.
 
     Args:
         spec: anything :func:`parse_augment` accepts.
         seed: base seed; layer ``i`` gets ``seed + i``, so two augmenters built with the same seed give the
             same outputs for the same sequence of eager calls.
+        channels: channel count of the batches when known; colour-only layers (saturation) are left out for
+            greyscale (1) batches. None keeps them.
 
     Returns:
         ``None`` for no augmentation, else a ``keras.Sequential`` mapping float32 [B, H, W, C] in [-1, 1] to
@@ -246,8 +278,15 @@ def build_augmenter(spec: str | AugmentSpec | None, seed: int = 0) -> keras.Sequ
         factories.append(lambda s: L.RandomContrast(parsed.contrast, value_range=(-1.0, 1.0), seed=s))
     if parsed.brightness:
         factories.append(lambda s: L.RandomBrightness(parsed.brightness, value_range=(-1.0, 1.0), seed=s))
+    if parsed.shear:
+        factories.append(lambda s: L.RandomShear(parsed.shear, parsed.shear, seed=s, **geo))
+    if parsed.saturation and channels in (None, 3):
+        factories.append(lambda s: L.RandomSaturation(parsed.saturation, value_range=(-1.0, 1.0), seed=s))
     if parsed.noise:
         factories.append(lambda s: L.GaussianNoise(parsed.noise, seed=s))
+    if parsed.erasing:
+        factories.append(lambda s: L.RandomErasing(parsed.erasing, scale=(0.02, 0.2), value_range=(-1.0, 1.0),
+                                                   seed=s))
     layers = [make(seed + i) for i, make in enumerate(factories)] + [ClipRange(-1.0, 1.0)]
     return keras.Sequential(layers, name="classic_augmenter")
 
@@ -277,6 +316,12 @@ def describe(spec: str | AugmentSpec | None) -> str:
         parts.append(f"contrast x{1 - parsed.contrast:g}-{1 + parsed.contrast:g}")
     if parsed.brightness:
         parts.append(f"brightness {_fmt_range(parsed.brightness, '% of range', 100.0)}")
+    if parsed.shear:
+        parts.append(f"shear ±{parsed.shear:g}")
+    if parsed.saturation:
+        parts.append(f"saturation x{1 - parsed.saturation:g}-{1 + parsed.saturation:g}")
     if parsed.noise:
         parts.append(f"gaussian noise std {parsed.noise:g}")
+    if parsed.erasing:
+        parts.append(f"random erasing p={parsed.erasing:g}")
     return "classic: " + ", ".join(parts)

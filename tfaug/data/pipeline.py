@@ -51,6 +51,7 @@ def make_pipeline(
     repeat: bool = False,
     cache: bool = True,
     drop_remainder: bool = False,
+    one_hot: int = 0,
 ):
     """Build a batched ``tf.data.Dataset`` of (images, labels).
 
@@ -68,9 +69,11 @@ def make_pipeline(
         repeat: repeat forever (before shuffling, so epochs blend at their boundaries).
         cache: cache the scaled images in memory after the first pass.
         drop_remainder: drop a last, smaller batch.
+        one_hot: K >= 1 yields labels as float32 one-hot [B, K] targets (for losses with label smoothing or soft
+            targets); 0 keeps int32 class ids.
 
     Returns:
-        A ``tf.data.Dataset`` yielding (float32 [B, H, W, C] in [-1, 1], int32 [B]).
+        A ``tf.data.Dataset`` yielding (float32 [B, H, W, C] in [-1, 1], int32 [B] or float32 [B, K]).
 
     Raises:
         TfaugError: shapes disagree, the set is empty, or batch_size < 1.
@@ -110,4 +113,6 @@ def make_pipeline(
 
         # sequential on purpose: a stateful random augmenter then draws in the same order every run
         ds = ds.map(_augment)
+    if one_hot:
+        ds = ds.map(lambda im, lab: (im, tf.one_hot(lab, int(one_hot), dtype=tf.float32)), num_parallel_calls=autotune)
     return ds.prefetch(autotune)

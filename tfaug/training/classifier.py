@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfaug.augment.kinds import resolve_augment
 from tfaug.config import ClassifierConfig, RuntimeConfig
 from tfaug.errors import TfaugError
 from tfaug.metrics.classification import classification_metrics
@@ -32,12 +33,14 @@ class ClassifierResult:
         metrics: scores on the test set (empty without one).
         history: per-step loss/accuracy lists; with a pretrain phase also ``pretrain_loss``/``pretrain_accuracy``.
         predictions: int64 [N] predicted classes of ``x_test``, or None without a test set.
+        steps: optimisation steps of the main phase (``cfg.budget`` of the real training set).
     """
 
     model: object
     metrics: dict
     history: dict
     predictions: np.ndarray | None = None
+    steps: int = 0
 
 
 def as_float_images(images: np.ndarray) -> np.ndarray:
@@ -73,6 +76,7 @@ def train_classifier(
     pretrain: tuple | None = None,
     flag_channels: int = 0,
     runtime: RuntimeConfig | None = None,
+    budget_images: int | None = None,
 ) -> ClassifierResult:
     """Train ``cfg.name`` on (x_train, y_train) and evaluate on (x_test, y_test).
 
@@ -86,7 +90,8 @@ def train_classifier(
         cfg: classifier configuration (network incl. ``kernel``/``fc1``/``fc2`` of ``lenet5``, steps, batch
             size, lr, seed).
         x_test, y_test: real held-out test data (never augmented); metrics are empty without it.
-        augment: classic augmentation spec for training batches (``classic``, ``classic:PRESET`` ...) or None.
+        augment: classic augmentation spec for training batches (``classic:PRESET`` ...) or None; a bare
+            ``classic`` takes the preset of the training images' guessed kind (``tfaug.augment.kinds``).
             With ``pretrain`` the same augmenter runs in both phases (one spec for the whole training run, so a
             curriculum differs from its baseline only in the pretraining data).
         minority: class id whose F1 is reported as ``minority_f1``.
@@ -96,6 +101,9 @@ def train_classifier(
             ``cfg.steps`` steps on (x_train, y_train). None trains exactly as without the argument.
         flag_channels: the last ``flag_channels`` >= 0 channels are flags (S4's source flag), not image: classic
             augmentation leaves them untouched (a rotation's fill or a brightness shift would corrupt a flag).
+        budget_images: size of the real training set that sets the step budget (``cfg.budget``); None uses
+            ``len(x_train)``. A strategy that adds duplicated or generated images passes its real draw's size, so
+            it trains exactly as long as its control.
         runtime: where training runs (strategy, mixed precision, XLA); None is ``RuntimeConfig()`` (one device,
             float32, no XLA). Under ``mixed_float16`` the logits stay float32; the global dtype policy is restored
             afterwards. With a distributed strategy the batch (``min(cfg.batch_size, N)``) is the global batch
@@ -105,19 +113,13 @@ def train_classifier(
             another draw of batches).
 
     Returns:
-        A :class:`ClassifierResult`; ``history`` holds ``loss``/``accuracy`` of the main phase and, with
-        ``pretrain``, ``pretrain_loss``/``pretrain_accuracy``.
+        A :class:`ClassifierResult`; ``history`` holds ``loss``/``accuracy`` of the main phase (of the first
+        member of an ensemble) and, with ``pretrain``,
+        ``pretrain_loss``/``pretrain_accuracy``.
 
     Raises:
         TfaugError: bad data or arguments, or a batch size not divisible by the strategy's replica count.
     """
-    import keras
-
-    from tfaug.augment.classic import build_augmenter
-    from tfaug.data.pipeline import make_pipeline
-    from tfaug.models.networks.classifiers import build_classifier
-    from tfaug.training.distribute import check_global_batch, runtime_scope, synchronize_batchnorm
-
     x_train, y_train = _checked(x_train, y_train, num_classes, "training")
     phases = []
     if pretrain is not None:
@@ -131,43 +133,96 @@ def train_classifier(
             raise TfaugError(f"pretraining images have shape {x_pre.shape[1:]} but training images {x_train.shape[1:]}")
         if pre_steps > 0:
             phases.append(("pretrain_", x_pre, y_pre, int(pre_steps)))
-    phases.append(("", x_train, y_train, cfg.steps))
+    steps = cfg.budget(len(x_train) if budget_images is None else budget_images)
+    phases.append(("", x_train, y_train, steps))
     _check_flags(flag_channels, x_train.shape[-1])
     if x_test is not None and np.ndim(x_test) == 4 and len(x_test) and np.shape(x_test)[1:] != x_train.shape[1:]:
         raise TfaugError(f"test images have shape {np.shape(x_test)[1:]} but training images {x_train.shape[1:]}")
     runtime = runtime or RuntimeConfig()
+    augment = resolve_augment(augment, x_train[..., : x_train.shape[-1] - flag_channels]) if augment else None
+    members, history = [], {}
+    for member in range(cfg.ensemble):
+        seed = cfg.seed + member
+        model, fit_history = _train_member(cfg, seed, phases, num_classes, x_train.shape[1:], augment,
+                                           flag_channels, runtime, progress,
+                                           name=cfg.name if cfg.ensemble == 1 else f"{cfg.name}_{member}")
+        members.append(model)
+        if member == 0:
+            history = fit_history
+    model = members[0] if len(members) == 1 else _ensemble_model(members, runtime)
+    metrics, pred = {}, None
+    if x_test is not None and y_test is not None and len(x_test):
+        pred = predict_classes(model, x_test)
+        metrics = classification_metrics(y_test, pred, num_classes, minority=minority)
+    return ClassifierResult(model=model, metrics=metrics, history=history, predictions=pred, steps=steps)
+
+
+def _train_member(cfg: ClassifierConfig, seed: int, phases: list, num_classes: int, shape, augment, flag_channels: int,
+                  runtime: RuntimeConfig, progress: bool, name: str):
+    """Build, compile and fit one network through every phase; returns (model, history of its phases)."""
+    import keras
+
+    from tfaug.augment.classic import build_augmenter
+    from tfaug.data.pipeline import make_pipeline
+    from tfaug.models.networks.classifiers import build_classifier
+    from tfaug.training.distribute import check_global_batch, runtime_scope, synchronize_batchnorm
+
+    total = sum(p[3] for p in phases)
     # Model, optimizer and loss scaling are made under the strategy and dtype policy; fit runs outside the scope
     # (Keras keeps the model's strategy), so the augmenter's layers stay float32 and off the replicas.
     with runtime_scope(runtime) as strategy:
         for _, x, _, _ in phases:
             check_global_batch(min(cfg.batch_size, len(x)), strategy)
-        keras.utils.set_random_seed(cfg.seed)
-        model = build_classifier(cfg.name, x_train.shape[1:], num_classes, width=cfg.width, dropout=cfg.dropout,
-                                 kernel=cfg.kernel, fc1=cfg.fc1, fc2=cfg.fc2)
+        keras.utils.set_random_seed(seed)
+        model = build_classifier(cfg.name, shape, num_classes, width=cfg.width, dropout=cfg.dropout,
+                                 kernel=cfg.kernel, fc1=cfg.fc1, fc2=cfg.fc2, model_name=name)
         synchronize_batchnorm([model], strategy)  # global-batch statistics, as on one device
         model.compile(
-            optimizer=keras.optimizers.Adam(cfg.lr),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            optimizer=make_optimizer(cfg, total),
+            loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing),
             metrics=["accuracy"],
             jit_compile=runtime.jit_compile,
         )
-    augmenter = build_augmenter(augment, seed=cfg.seed) if augment else None
+    augmenter = build_augmenter(augment, seed=seed, channels=shape[-1] - flag_channels) if augment else None
     if augmenter is not None and flag_channels:
-        augmenter = image_channels_only(augmenter, flag_channels, x_train.shape[-1])
+        augmenter = image_channels_only(augmenter, flag_channels, shape[-1])
     history: dict = {}
     for prefix, x, y, steps in phases:
         batch = min(cfg.batch_size, len(x))
-        ds = make_pipeline(x, y, batch, shuffle=True, seed=cfg.seed, augment=augmenter, repeat=True,
-                           drop_remainder=True)
+        ds = make_pipeline(x, y, batch, shuffle=True, seed=seed, augment=augmenter, repeat=True,
+                           drop_remainder=True, one_hot=num_classes)
         desc = "pretrain-classifier" if prefix else "train-classifier"
         callbacks = [_tqdm_callback(steps, desc)] if progress else []
         fit = model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks, shuffle=False)
         history.update({prefix + k: [float(v) for v in vs] for k, vs in fit.history.items()})
-    metrics, pred = {}, None
-    if x_test is not None and y_test is not None and len(x_test):
-        pred = predict_classes(model, x_test)
-        metrics = classification_metrics(y_test, pred, num_classes, minority=minority)
-    return ClassifierResult(model=model, metrics=metrics, history=history, predictions=pred)
+    return model, history
+
+
+def make_optimizer(cfg: ClassifierConfig, total_steps: int):
+    """Adam (AdamW when ``cfg.weight_decay`` > 0, BatchNorm and biases not decayed) at ``cfg.lr``, constant or
+    with linear warm-up and cosine decay to 0 over ``total_steps`` >= 1 steps."""
+    import keras
+
+    lr = cfg.lr
+    if cfg.schedule == "cosine":
+        warm = int(round(cfg.warmup * total_steps))
+        lr = keras.optimizers.schedules.CosineDecay(
+            cfg.lr if warm == 0 else cfg.lr * 0.1, max(1, total_steps - warm), alpha=0.0,
+            warmup_target=cfg.lr if warm else None, warmup_steps=warm)
+    if cfg.weight_decay > 0:
+        opt = keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay)
+        opt.exclude_from_weight_decay(var_names=["_bn", "bias", "beta", "gamma"])
+        return opt
+    return keras.optimizers.Adam(lr)
+
+
+def _ensemble_model(members: list, runtime: RuntimeConfig):
+    """The members as one model averaging their probabilities (built under the run's strategy)."""
+    from tfaug.models.networks.classifiers import ensemble_classifier
+    from tfaug.training.distribute import runtime_scope
+
+    with runtime_scope(runtime):
+        return ensemble_classifier(members)
 
 
 def image_channels_only(augmenter, flag_channels: int, channels: int):

@@ -1,4 +1,5 @@
-"""Image classifiers, sized from the image shape: a small VGG-style CNN and LeNet-5 (also S1's "dynamic LeNet").
+"""Image classifiers, sized from the image shape: a small residual BN CNN (the few-shot control's network), a
+small VGG-style CNN and LeNet-5 (also S1's "dynamic LeNet").
 
 Both take float32 images in [-1, 1] and return logits (no softmax) so that losses use
 ``from_logits=True`` and exported models add their own softmax.
@@ -11,7 +12,7 @@ from keras import layers
 from tfaug.errors import TfaugError
 from tfaug.models.networks.common import MIN_GRID, channel_plan, check_image_shape, check_num_classes
 
-CLASSIFIERS = ("small_cnn", "lenet5")
+CLASSIFIERS = ("res_cnn", "small_cnn", "lenet5")
 # Keras' default 0.99 leaves the moving statistics ~8% short of the batch statistics after 250 steps, which
 # wrecks inference-mode accuracy of short runs on MNIST-like data (large activation means, small variances).
 BN_MOMENTUM = 0.9
@@ -37,6 +38,42 @@ def _small_cnn(x, num_classes: int, width: int, dropout: float):
     return layers.Dense(num_classes, dtype="float32", name="logits")(x)
 
 
+def _residual(x, channels: int, name: str):
+    """Two 3x3 conv-BN layers with an identity (or 1x1 conv-BN projection) shortcut, then ReLU (He et al. 2016)."""
+    shortcut = x
+    for j in (1, 2):
+        x = layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"{name}_conv{j}")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn{j}")(x)
+        if j == 1:
+            x = layers.ReLU(name=f"{name}_relu1")(x)
+    if shortcut.shape[-1] != channels:
+        shortcut = layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_proj")(shortcut)
+        shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_proj_bn")(shortcut)
+    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    return layers.ReLU(name=f"{name}_out")(x)
+
+
+def _res_cnn(x, num_classes: int, width: int, dropout: float):
+    """conv-BN-ReLU stem, then one residual block per resolution (max-pool between them while the smaller side
+    is > 4; channels w, 2w, 4w, 4w ...), GAP, dropout, dense. 28x28 -> blocks at 28, 14, 7, 4."""
+    side = min(int(x.shape[1]), int(x.shape[2]))
+    stages = 1
+    while side > MIN_GRID:
+        side = (side + 1) // 2
+        stages += 1
+    x = layers.Conv2D(width, 3, padding="same", use_bias=False, name="stem_conv")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
+    x = layers.ReLU(name="stem_relu")(x)
+    for i, ch in enumerate(channel_plan(width, stages, grow=True), start=1):
+        x = _residual(x, ch, f"s{i}")
+        if i < stages:
+            x = layers.MaxPooling2D(2, padding="same", name=f"s{i}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    if dropout > 0:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    return layers.Dense(num_classes, dtype="float32", name="logits")(x)
+
+
 def _lenet5(x, num_classes: int, dropout: float, kernel: int, fc1: int, fc2: int):
     """LeCun et al. 1998 with 'same' padding; pools only while the smaller side is >= 4 so 8x8 works.
 
@@ -54,20 +91,49 @@ def _lenet5(x, num_classes: int, dropout: float, kernel: int, fc1: int, fc2: int
     return layers.Dense(num_classes, dtype="float32", name="logits")(x)
 
 
+@keras.saving.register_keras_serializable(package="tfaug")
+class MeanProbabilityLogits(layers.Layer):
+    """Ensemble head: a list of member logits [N, K] -> ``log(mean_i softmax(logits_i))`` float32 [N, K].
+
+    Its softmax is the members' mean probability, so an ensemble is used like any single classifier
+    (argmax, ``from_logits`` losses, exported with a softmax)."""
+
+    def call(self, inputs):
+        probs = [keras.ops.softmax(keras.ops.cast(x, "float32"), axis=-1) for x in inputs]
+        mean = keras.ops.mean(keras.ops.stack(probs, axis=0), axis=0)
+        return keras.ops.log(keras.ops.maximum(mean, 1e-12))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
+def ensemble_classifier(members: list) -> keras.Model:
+    """One model averaging the probabilities of ``members`` (functional classifiers with the same input shape
+    and class count); its output is logits (see :class:`MeanProbabilityLogits`)."""
+    if not members:
+        raise TfaugError("an ensemble needs at least one member")
+    images = keras.Input(shape=tuple(members[0].inputs[0].shape[1:]), dtype="float32", name="images")
+    logits = MeanProbabilityLogits(dtype="float32", name="logits")([m(images) for m in members])
+    return keras.Model(images, logits, name=f"ensemble_{len(members)}")
+
+
 def build_classifier(name: str, image_shape: tuple[int, int, int], num_classes: int, width: int = 32,
-                     dropout: float = 0.3, *, kernel: int = 5, fc1: int = 120, fc2: int = 84) -> keras.Model:
+                     dropout: float = 0.3, *, kernel: int = 5, fc1: int = 120, fc2: int = 84,
+                     model_name: str | None = None) -> keras.Model:
     """Build an image classifier.
 
     Args:
-        name: one of ``CLASSIFIERS``: ``small_cnn`` (conv-BN-ReLU x2 per stage, width doubling per stage up to
-            ``4 * width``) or ``lenet5`` (``width`` is ignored).
+        name: one of ``CLASSIFIERS``: ``res_cnn`` (stem + one residual BN block per resolution, width doubling
+            per stage up to ``4 * width``), ``small_cnn`` (conv-BN-ReLU x2 per stage, width doubling per stage up
+            to ``4 * width``) or ``lenet5`` (``width`` is ignored).
         image_shape: ``(H, W, C)``; H, W in [8, 128]; any C >= 1 (e.g. C + 1 with a source-flag channel).
         num_classes: number of classes K (>= 1).
         width: base filters of ``small_cnn``.
         dropout: dropout before the last layer, in [0, 1); 0 disables.
         kernel: ``lenet5`` only: convolution kernel size, odd, >= 1 (S1's dynamic LeNet: 3, 5 or 7).
         fc1, fc2: ``lenet5`` only: hidden dense widths, >= 1 (LeNet-5: 120 and 84; S1: {128, 256, 512} and
-            {64, 128, 256}). ``small_cnn`` ignores all three.
+            {64, 128, 256}). ``res_cnn`` and ``small_cnn`` ignore all three.
+        model_name: the Keras model's name (default ``name``; ensemble members need distinct ones).
 
     Returns:
         A functional model: images float32 ``[N, H, W, C]`` in [-1, 1] -> logits float32 ``[N, K]``.
@@ -86,11 +152,13 @@ def build_classifier(name: str, image_shape: tuple[int, int, int], num_classes: 
     shape = check_image_shape(image_shape)
     num_classes = check_num_classes(num_classes)
     images = keras.Input(shape=shape, dtype="float32", name="images")
-    if name == "small_cnn":
+    if name == "res_cnn":
+        logits = _res_cnn(images, num_classes, width, dropout)
+    elif name == "small_cnn":
         logits = _small_cnn(images, num_classes, width, dropout)
     else:
         logits = _lenet5(images, num_classes, dropout, int(kernel), int(fc1), int(fc2))
-    return keras.Model(images, logits, name=name)
+    return keras.Model(images, logits, name=model_name or name)
 
 
-__all__ = ["CLASSIFIERS", "build_classifier"]
+__all__ = ["CLASSIFIERS", "MeanProbabilityLogits", "build_classifier", "ensemble_classifier"]
