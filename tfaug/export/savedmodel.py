@@ -208,14 +208,13 @@ def _generator_module(model, z_dim: int, num_classes: int):
     # The one-dict endpoints for keras.layers.TFSMLayer: `serve` is its default call_endpoint. Each is traced for
     # int32 and int64 class ids and seeds (a restored function dispatches on the dtypes it was traced for);
     # the values are cast, so an int32 seed s gives the image of the int64 seed s.
-    module.serve = tf.function(generate, autograph=False)
-    module.generate = tf.function(generate, autograph=False)
+    # `serve` and `generate` are one function object (saved once, traced once per dtype pair).
+    module.serve = module.generate = tf.function(generate, autograph=False)
     module.generate_truncated = tf.function(generate_truncated, autograph=False)
     for cls_dtype in (tf.int32, tf.int64):
         for seed_dtype in (tf.int32, tf.int64):
             pair = {"class_id": tf.TensorSpec([None], cls_dtype, name="class_id"),
                     "seed": tf.TensorSpec([None], seed_dtype, name="seed")}
-            module.serve.get_concrete_function(pair)
             module.generate.get_concrete_function(pair)
             module.generate_truncated.get_concrete_function({**pair, "truncation": truncation_spec})
     signatures = {
