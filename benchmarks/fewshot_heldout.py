@@ -234,8 +234,8 @@ def load_data(cfg: dict):
 
     spec = cfg["dataset"]
     if spec.startswith("npz:") and not Path(spec[4:]).expanduser().is_file():
-        raise TfaugError(f"the benchmark's dataset {spec[4:]} is missing; put MNIST there (see "
-                         f"/work/shared/data/README.md) or set `dataset:` in the config")
+        raise TfaugError(f"the benchmark's dataset {spec[4:]} is missing; put MNIST there as an .npz "
+                         f"(x uint8 [N, 28, 28], y [N]; e.g. tfds:mnist saved with numpy) or set `dataset:` in the config")
     ds = load_dataset(spec)
     bad = [h for h in cfg["held_out"] if h >= ds.num_classes]
     if bad:

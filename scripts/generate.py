@@ -3,9 +3,10 @@
 
 Usage: python scripts/generate.py --help
 """
+import os
 import sys
 
 from tfaug.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["generate", *sys.argv[1:]]))
+    sys.exit(main(["generate", *sys.argv[1:]], prog=os.path.basename(sys.argv[0])))

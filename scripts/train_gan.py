@@ -3,9 +3,10 @@
 
 Usage: python scripts/train_gan.py --help
 """
+import os
 import sys
 
 from tfaug.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["train-gan", *sys.argv[1:]]))
+    sys.exit(main(["train-gan", *sys.argv[1:]], prog=os.path.basename(sys.argv[0])))

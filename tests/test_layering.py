@@ -1,4 +1,4 @@
-"""DESIGN.md: lower layers never import higher ones; nothing imports studies (except the CLI glue)."""
+"""docs/design.md: lower layers never import higher ones; nothing imports studies (except the CLI glue)."""
 import ast
 from pathlib import Path
 

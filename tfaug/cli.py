@@ -126,11 +126,25 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"tfaug: warning: {message}\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``tfaug`` console script; returns the exit status."""
+def _set_prog(parser: argparse.ArgumentParser, command: str, prog: str) -> None:
+    """Show ``prog`` (a script's name) instead of ``tfaug COMMAND`` in ``command``'s usage and errors."""
+    parser.prog = prog  # unrecognized arguments are reported by the top-level parser
+    for action in parser._actions:  # argparse keeps subparsers only here
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            action.choices[command].prog = prog
+
+
+def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
+    """Entry point of the ``tfaug`` console script; returns the exit status.
+
+    ``prog`` (scripts/*.py pass their own file name) replaces ``tfaug COMMAND`` in the command's usage line.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.formatwarning = _one_line_warning
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if prog is not None and argv:
+        _set_prog(parser, argv[0], prog)
+    args = parser.parse_args(argv)
     from tfaug.errors import TfaugError
 
     module, _, name = args.func.partition(":")

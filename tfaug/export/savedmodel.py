@@ -7,14 +7,19 @@ not serialised, only the traced functions and the variables they read). Exported
 * signature ``serving_default``: ``class_id`` int32 [N], ``seed`` int64 [N] -> ``images`` uint8 [N, H, W, C],
   ``class_id`` int32 [N], ``seed`` int64 [N].
 * signature ``generate_png``: same inputs -> ``png_bytes`` string [N] (REST base64-encodes ``*_bytes``).
-* attribute ``generate``: ONE dict argument ``{"class_id", "seed"}`` -> the ``serving_default`` outputs, for
-  ``keras.layers.TFSMLayer(path, call_endpoint="generate")`` (TFSMLayer only calls one-argument endpoints).
+* attributes ``serve`` and ``generate``: ONE dict argument ``{"class_id", "seed"}`` -> the ``serving_default``
+  outputs, for ``keras.layers.TFSMLayer(path)`` (whose default ``call_endpoint`` is ``serve``; TFSMLayer only
+  calls one-argument endpoints). They take int32 or int64 class ids and seeds (cast: int32 seed s = int64 seed s).
 * signature ``truncated``: ``class_id`` int32 [N], ``seed`` int64 [N], ``truncation`` float32 [N] (psi in
   [0, 1]; 1 = no truncation) -> the ``serving_default`` outputs. A three-input sampling network
   (``[z, class_id, truncation]``, e.g. stylegan) truncates its w towards the class's average w; any other
   generator gets ``psi * z``. ``tfaug serve`` also runs it for a ``serving_default`` request that carries a
   ``truncation`` input, so there psi is an optional input of the serving signature (default 1.0).
-* attribute ``generate_truncated``: ONE dict argument ``{"class_id", "seed", "truncation"}`` (for TFSMLayer).
+* attribute ``generate_truncated``: ONE dict argument ``{"class_id", "seed", "truncation"}`` (for TFSMLayer;
+  int32 or int64 ids and seeds, like ``generate``).
+* exported classifiers: signature ``serving_default`` and attribute ``serve`` (so ``TFSMLayer(path)`` works):
+  ``images`` uint8 [N, H, W, C] in [0, 255] -> ``probabilities`` float32 [N, K] (rows sum to 1). Rescaling to
+  [-1, 1] and the softmax happen inside; do not rescale before or apply a softmax after.
 
 Image i depends only on ``(class_id[i], seed[i])``: its latent is ``latent_from_seeds(seed)[i]``, so batch
 composition never changes an image. Class ids outside ``[0, num_classes)``, truncations outside [0, 1] and
@@ -79,7 +84,8 @@ def _generator_signature(image_shape: tuple[int, int, int]) -> dict:
         "generate": {
             "inputs": {"inputs": inputs},
             "outputs": outputs,
-            "note": "tf.function attribute taking one dict argument, for keras.layers.TFSMLayer",
+            "note": "tf.function attribute taking one dict argument, for keras.layers.TFSMLayer; also named "
+                    "'serve' (TFSMLayer's default endpoint); class_id and seed may be int32 or int64",
         },
         "generate_truncated": {
             "inputs": {"inputs": truncated_inputs},
@@ -100,6 +106,8 @@ def _classifier_signature(image_shape: tuple, num_classes: int) -> dict:
             "outputs": {"probabilities": _io_spec("float32", [_BATCH, num_classes])},
         },
         "image_encoding": "uint8 [0, 255], scaled to [-1, 1] inside the model",
+        "output": "probabilities (softmax applied inside; each row sums to 1), not logits",
+        "keras": "keras.layers.TFSMLayer(path) calls the attribute 'serve' (the same function)",
     }
 
 
@@ -178,30 +186,39 @@ def _generator_module(model, z_dim: int, num_classes: int):
         encoded = tf.map_fn(tf.io.encode_png, images(class_id, seed)["images"], fn_output_signature=tf.string)
         return {"png_bytes": encoded}
 
+    def ids(inputs):
+        # int32 or int64 class ids and seeds: the values are the same, the core takes int32 / int64
+        return tf.cast(inputs["class_id"], tf.int32), tf.cast(inputs["seed"], tf.int64)
+
     def generate(inputs):
-        return images(inputs["class_id"], inputs["seed"])
+        return images(*ids(inputs))
 
     def truncated(class_id, seed, truncation):
         return images(class_id, seed, truncation)
 
     def generate_truncated(inputs):
-        return images(inputs["class_id"], inputs["seed"], inputs["truncation"])
+        return images(*ids(inputs), tf.cast(inputs["truncation"], tf.float32))
 
-    module.serve = tf.function(serve, input_signature=[class_spec, seed_spec], autograph=False)
+    # Signatures have one fixed dtype per input (TF Serving's contract: class_id int32, seed int64).
+    module.serve_signature = tf.function(serve, input_signature=[class_spec, seed_spec], autograph=False)
     module.generate_png = tf.function(generate_png, input_signature=[class_spec, seed_spec], autograph=False)
-    module.generate = tf.function(
-        generate, input_signature=[{"class_id": class_spec, "seed": seed_spec}], autograph=False
-    )
     module.truncated = tf.function(
         truncated, input_signature=[class_spec, seed_spec, truncation_spec], autograph=False
     )
-    module.generate_truncated = tf.function(
-        generate_truncated,
-        input_signature=[{"class_id": class_spec, "seed": seed_spec, "truncation": truncation_spec}],
-        autograph=False,
-    )
+    # The one-dict endpoints for keras.layers.TFSMLayer: `serve` is its default call_endpoint. Each is traced for
+    # int32 and int64 class ids and seeds (a restored function dispatches on the dtypes it was traced for);
+    # the values are cast, so an int32 seed s gives the image of the int64 seed s.
+    # `serve` and `generate` are one function object (saved once, traced once per dtype pair).
+    module.serve = module.generate = tf.function(generate, autograph=False)
+    module.generate_truncated = tf.function(generate_truncated, autograph=False)
+    for cls_dtype in (tf.int32, tf.int64):
+        for seed_dtype in (tf.int32, tf.int64):
+            pair = {"class_id": tf.TensorSpec([None], cls_dtype, name="class_id"),
+                    "seed": tf.TensorSpec([None], seed_dtype, name="seed")}
+            module.generate.get_concrete_function(pair)
+            module.generate_truncated.get_concrete_function({**pair, "truncation": truncation_spec})
     signatures = {
-        "serving_default": module.serve.get_concrete_function(),
+        "serving_default": module.serve_signature.get_concrete_function(),
         "generate_png": module.generate_png.get_concrete_function(),
         "truncated": module.truncated.get_concrete_function(),
     }

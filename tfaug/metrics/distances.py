@@ -1,6 +1,6 @@
 """Distribution distances between feature sets: FID and KID (pure maths, no feature extraction).
 
-Metric maths stays separate from feature extraction (DESIGN.md, TF-GAN style): these functions take feature
+Metric maths stays separate from feature extraction (docs/design.md, TF-GAN style): these functions take feature
 arrays (or their statistics) from any extractor, so they are tested against direct numpy/scipy references.
 """
 from __future__ import annotations

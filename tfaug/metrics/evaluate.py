@@ -114,7 +114,7 @@ def evaluate(
     from tfaug.synthesis.sample import sample_per_class
     from tfaug.utils.images import to_float
     ds = load_dataset(dataset, data_dir=data_dir)
-    gen = load_generator(generator)
+    gen = load_generator(generator, num_classes=ds.num_classes, image_shape=ds.image_shape)
     if tuple(gen.image_shape) != tuple(ds.image_shape):
         raise TfaugError(f"the generator makes {tuple(gen.image_shape)} images but {dataset} has {tuple(ds.image_shape)}")
     if gen.num_classes != ds.num_classes:
@@ -163,6 +163,8 @@ def summary_rows(record: dict) -> list[tuple[str, str]]:
 def _fmt(value) -> str:
     if isinstance(value, dict):
         if {"mean", "std"} <= set(value):
+            if value["std"] is None:  # one subset: no spread to show (a "± 0" would claim a measured one)
+                return f"{_fmt(value['mean'])} (one subset, no ±)"
             return f"{_fmt(value['mean'])} ± {_fmt(value['std'])}"
         return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items() if not isinstance(v, (dict, list)))
     if isinstance(value, float):

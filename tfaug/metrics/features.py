@@ -205,8 +205,10 @@ def domain_extractor(
     where = cache_root(cache_dir) / "features" / key
     if not (where / MODEL_FILE).is_file():
         start = time.perf_counter()
+        # the bar says what runs and why it runs only once
+        desc = f"training the feature extractor once; cached at {where}"
         res = train_classifier(as_float_images(images), labels, num_classes=num_classes, cfg=config,
-                               progress=progress)
+                               progress=desc if progress else False)
         info = {"dataset": dataset_spec, "split": split_desc if isinstance(split_desc, str) else "see key",
                 "n_train": int(len(labels)), "classifier": dataclasses.asdict(config),
                 "final_loss": (res.history.get("loss") or [float("nan")])[-1],

@@ -21,6 +21,8 @@ __all__ = ["MetricContext", "METRICS", "register", "metric_names", "parse_metric
 
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
+# mean within-class SSIM above this: generated images are near-identical (S5 used mean SSIM as diversity)
+NEAR_IDENTICAL_SSIM = 0.95
 
 
 @dataclass
@@ -188,9 +190,14 @@ def _kid(ctx: MetricContext, real, fake) -> dict:
     m = min(size, len(real), len(fake))
     if m < size:
         ctx.warn(f"kid: subsets of {m} images (fewer than the usual {size}) because the sets are small")
-    mean, std = kernel_inception_distance(real, fake, subsets=int(ctx.options.get("kid_subsets", KID_SUBSETS)),
-                                          subset_size=size, seed=ctx.seed)
-    return {"mean": mean, "std": std, "subset_size": m}
+    subsets = int(ctx.options.get("kid_subsets", KID_SUBSETS))
+    mean, std = kernel_inception_distance(real, fake, subsets=subsets, subset_size=size, seed=ctx.seed)
+    if subsets == 1 or (m == len(real) and m == len(fake)):
+        # one subset, or every subset is both whole sets (the same draw): the std is 0 by construction, not a
+        # measured spread, so none is reported
+        ctx.warn(f"kid: one distinct subset (of {m} images), so KID has no spread (std n/a)")
+        return {"mean": mean, "std": None, "subset_size": m, "subsets": 1}
+    return {"mean": mean, "std": std, "subset_size": m, "subsets": subsets}
 
 
 @register("fid", help="Fréchet distance between real and generated feature Gaussians (lower is better)")
@@ -258,6 +265,9 @@ def _diversity(ctx: MetricContext) -> dict:
     pairs = int(ctx.options.get("max_pairs", 200))
     s = pairwise_ssim(ctx.images("generated"), ctx.labels("generated"), max_pairs=pairs, seed=ctx.seed)
     f = pairwise_feature_distance(ctx.features("generated"), ctx.labels("generated"), max_pairs=pairs, seed=ctx.seed)
+    if s["mean"] is not None and s["mean"] > NEAR_IDENTICAL_SSIM:
+        ctx.warn(f"diversity: generated images of a class are near-identical (mean SSIM {s['mean']:.3f} > "
+                 f"{NEAR_IDENTICAL_SSIM}); the generator may have collapsed to a few images")
     return {"ssim": s["mean"], "feature": f["mean"], "pairs": s["pairs"]}
 
 

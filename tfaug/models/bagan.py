@@ -1,4 +1,4 @@
-"""BAGAN (Mariani et al. 2018, "BAGAN: Data Augmentation with Balancing GAN"; S5 in STUDIES.md): a GAN meant to
+"""BAGAN (Mariani et al. 2018, "BAGAN: Data Augmentation with Balancing GAN"; S5 in docs/studies.md): a GAN meant to
 generate the *minority* classes of an imbalanced set well, by learning from all classes first.
 
 Three phases:

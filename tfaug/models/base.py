@@ -1,4 +1,4 @@
-"""The contract every model of the zoo follows (DESIGN.md "A generator"), so that one runner trains them all,
+"""The contract every model of the zoo follows (docs/design.md "A generator"), so that one runner trains them all,
 one exporter exports them all and ``sample(class_ids, seeds)`` means the same everywhere.
 
 A zoo model is a ``keras.Model`` subclass with its own ``train_step`` that exposes:

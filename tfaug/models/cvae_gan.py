@@ -1,5 +1,5 @@
 """CVAE-GAN (Bao, Chen, Wen, Li, Hua 2017, "CVAE-GAN: Fine-Grained Image Generation through Asymmetric
-Training"; S5 in STUDIES.md): a conditional VAE whose decoder is also a GAN generator, with a classifier.
+Training"; S5 in docs/studies.md): a conditional VAE whose decoder is also a GAN generator, with a classifier.
 
 Networks: encoder E ``[x, c] -> (mu, log_var)``, generator G ``[z, c] -> x`` (the conditional DCGAN generator),
 discriminator D ``x -> (logit, f_D)`` and classifier C ``x -> (class logits, f_C)``, where f_D, f_C are the

@@ -1,4 +1,4 @@
-"""The per-class GAN bank of S3 (STUDIES.md): one small unconditional fully connected GAN per class, trained
+"""The per-class GAN bank of S3 (docs/studies.md): one small unconditional fully connected GAN per class, trained
 together in one command and sampled as one conditional generator.
 
 Networks (``tfaug.models.networks.bank``): G_k ``z -> 256 -> 512 -> 1024 -> H*W*C`` with BatchNorm, LeakyReLU

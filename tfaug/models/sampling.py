@@ -1,4 +1,4 @@
-"""The generator contract of DESIGN.md in one place: ``(class_id, seed) -> image``, the same in any batch.
+"""The generator contract of docs/design.md in one place: ``(class_id, seed) -> image``, the same in any batch.
 
 Everything that samples a generator (``ConditionalGAN.sample``, ``synthesis.KerasGenerator``, the exported
 SavedModel signatures) goes through these functions, so an image made in training, in a study and by TF Serving

@@ -53,6 +53,9 @@ def _add_serve(sub) -> None:
                    help="longest wait for more requests before a batch runs (default 5)")
     s.add_argument("--max-images-per-request", type=positive_int, default=1024,
                    help="largest N one request may ask for (default 1024)")
+    s.add_argument("--monitoring-config", metavar="MONITORING_CONFIG",
+                   help="TF Serving monitoring.config (MonitoringConfig text proto); with prometheus_config "
+                        "{ enable: true } the REST port serves Prometheus metrics at its path")
     s.set_defaults(func="tfaug.serving.cli:serve")
 
 
@@ -72,11 +75,16 @@ def serve(args: argparse.Namespace) -> int:
         max_batch_size=args.max_batch_size,
         batch_timeout_ms=args.batch_timeout_ms,
         max_images_per_request=args.max_images_per_request,
+        monitoring_config_file=args.monitoring_config,
     )
     if args.config is not None:  # fail fast, before TensorFlow is imported
         from tfaug.serving.config import read_model_config
 
         read_model_config(args.config)
+    if args.monitoring_config is not None:
+        from tfaug.serving.monitoring import read_monitoring_config
+
+        read_monitoring_config(args.monitoring_config)
     logging.basicConfig(level=logging.INFO, format="tfaug serve: %(message)s")
     stop = threading.Event()
     in_main = threading.current_thread() is threading.main_thread()  # signal handlers only work there
@@ -89,6 +97,8 @@ def serve(args: argparse.Namespace) -> int:
             print(f"tfaug serve: REST  {server.rest_url}/v1/models/NAME", flush=True)
             if server.grpc_target:
                 print(f"tfaug serve: gRPC  {server.grpc_target}", flush=True)
+            if server.metrics_url:
+                print(f"tfaug serve: metrics {server.metrics_url}", flush=True)
             for name, versions in server.served().items():
                 shown = ", ".join(map(str, versions)) if versions else "no version yet (waiting for one)"
                 print(f"tfaug serve: model {name}: version(s) {shown}", flush=True)

@@ -12,6 +12,8 @@ serving signature (default 1.0, no truncation); psi outside [0, 1] is INVALID_AR
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from tfaug.serving.batching import Batcher, BatchingOptions, BatchStats
@@ -43,9 +45,11 @@ class Predictor:
         max_images_per_request: largest N (rows) one request may ask for.
     """
 
-    def __init__(self, store: ModelStore, options: BatchingOptions, stats: BatchStats, max_images_per_request: int):
+    def __init__(self, store: ModelStore, options: BatchingOptions, stats: BatchStats, max_images_per_request: int,
+                 metrics=None):
         self.store, self.options, self.stats = store, options, stats
         self.max_rows = int(max_images_per_request)
+        self.metrics = metrics  # a tfaug.serving.monitoring.ServingMetrics, or None (no monitoring config)
 
     def resolve(self, name: str, version=None, label=None, signature_name=None) -> tuple[LoadedVersion, SignatureInfo]:
         """(loaded version, signature) for a request, or ServingError NOT_FOUND / INVALID_ARGUMENT."""
@@ -125,7 +129,23 @@ class Predictor:
         return rows
 
     def run(self, lv: LoadedVersion, sig: SignatureInfo, inputs: dict) -> dict:
-        """Validate and run; returns output name -> numpy array (string tensors as object arrays of bytes)."""
+        """Validate and run; returns output name -> numpy array (string tensors as object arrays of bytes).
+        With ``metrics``, every call is counted with its status and latency."""
+        if self.metrics is None:
+            return self._run(lv, sig, inputs)
+        start, status = time.perf_counter(), "OK"
+        try:
+            return self._run(lv, sig, inputs)
+        except ServingError as exc:
+            status = exc.code
+            raise
+        except Exception:
+            status = "INTERNAL"
+            raise
+        finally:
+            self.metrics.observe(lv.name, lv.version, sig.name, time.perf_counter() - start, status)
+
+    def _run(self, lv: LoadedVersion, sig: SignatureInfo, inputs: dict) -> dict:
         rows = self.check(lv, sig, inputs)
         key = (sig.name, tuple((k, inputs[k].shape[1:]) for k in sorted(inputs)))
         with lv.lock:

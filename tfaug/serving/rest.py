@@ -6,6 +6,7 @@ Routes (case-insensitive, as TF Serving's ``http_rest_api_handler``):
 * ``GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata``   -> GetModelMetadata JSON
 * ``POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict``    -> predictions / outputs
 * ``POST ...:classify`` / ``...:regress``                          -> 501 (not supported by tfaug models)
+* ``GET  /monitoring/prometheus/metrics`` (the monitoring config's path) -> Prometheus text, when enabled
 
 A ``serving_default`` predict whose rows/columns also carry ``truncation`` runs the ``truncated`` signature
 (:meth:`~tfaug.serving.predict.Predictor.route`).
@@ -45,6 +46,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "tfaug-model-server"
     predictor: Predictor
     max_body_bytes: int
+    metrics = None  # ServingMetrics answering GET metrics.path, or None
 
     # ---------------------------------------------------------------------------------------- plumbing
 
@@ -58,6 +60,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         if self.close_connection:
             self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_metrics(self) -> None:
+        data, content_type = self.metrics.render()
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
@@ -103,6 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------------------------------ verbs
 
     def do_GET(self):  # noqa: N802 - http.server API
+        if self.metrics is not None and self._path() == self.metrics.path:  # Prometheus (--monitoring-config)
+            return self._send_metrics()
         match = self._route("GET")
         if match is None:
             return
@@ -225,10 +237,13 @@ class RestServer:
         host: address to bind (127.0.0.1 by default: loopback only).
         port: TCP port, 0 picks a free one (see :attr:`port`).
         max_body_bytes: largest accepted request body.
+        metrics: a :class:`~tfaug.serving.monitoring.ServingMetrics` served at its ``path``, or None.
     """
 
-    def __init__(self, predictor: Predictor, host: str = "127.0.0.1", port: int = 8501, max_body_bytes: int = 16 << 20):
+    def __init__(self, predictor: Predictor, host: str = "127.0.0.1", port: int = 8501, max_body_bytes: int = 16 << 20,
+                 metrics=None):
         self.predictor, self.host, self.requested_port = predictor, host, int(port)
+        self.metrics = metrics
         self.max_body_bytes = int(max_body_bytes)
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -238,7 +253,8 @@ class RestServer:
         return self._httpd.server_address[1] if self._httpd else None
 
     def start(self) -> None:
-        handler = type("Handler", (_Handler,), {"predictor": self.predictor, "max_body_bytes": self.max_body_bytes})
+        handler = type("Handler", (_Handler,), {"predictor": self.predictor, "max_body_bytes": self.max_body_bytes,
+                                            "metrics": self.metrics})
         server_class = type("Server6", (_Server,), {"address_family": socket.AF_INET6}) if ":" in self.host else _Server
         try:
             self._httpd = server_class((self.host, self.requested_port), handler)

@@ -247,7 +247,7 @@ class RestTransport:
         return {k: _to_array(v, (specs.get(k) or {}).get("dtype")) for k, v in outputs.items()}
 
 
-# Output dtypes of tfaug's generator signatures (DESIGN.md export contract).
+# Output dtypes of tfaug's generator signatures (docs/design.md export contract).
 _KNOWN_OUTPUTS = {
     "serving_default": {"images": {"dtype": "uint8"}, "class_id": {"dtype": "int32"}, "seed": {"dtype": "int64"}},
     "generate_png": {"png_bytes": {"dtype": "string"}},

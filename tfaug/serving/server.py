@@ -43,6 +43,8 @@ class ServerConfig:
         batch_timeout_ms: longest wait for more requests before running a batch (>= 0).
         max_images_per_request: largest N one request may ask for (>= 1).
         max_body_bytes: largest REST request body (>= 1).
+        monitoring_config_file: a ``monitoring.config`` (MonitoringConfig text proto); with
+            ``prometheus_config { enable: true }`` the REST port serves Prometheus metrics at its path.
     """
 
     model_config_file: str | os.PathLike | None = None
@@ -55,6 +57,7 @@ class ServerConfig:
     batch_timeout_ms: float = 5.0
     max_images_per_request: int = 1024
     max_body_bytes: int = 16 << 20
+    monitoring_config_file: str | os.PathLike | None = None
 
     def __post_init__(self):
         if (self.model_config_file is None) == (self.model_base is None):
@@ -101,19 +104,21 @@ class LocalModelServer:
         max_images_per_request: int = 1024,
         max_body_bytes: int = 16 << 20,
         *,
+        monitoring_config_file: str | os.PathLike | None = None,
         config: ServerConfig | None = None,
     ):
         self.config = config or ServerConfig(
             model_config_file=model_config_file, model_base=model_base, host=host, rest_port=rest_port,
             grpc_port=grpc_port, poll_seconds=poll_seconds, max_batch_size=max_batch_size,
             batch_timeout_ms=batch_timeout_ms, max_images_per_request=max_images_per_request,
-            max_body_bytes=max_body_bytes,
+            max_body_bytes=max_body_bytes, monitoring_config_file=monitoring_config_file,
         )
         from tfaug.serving.batching import BatchingOptions, BatchStats
 
         self.batching = BatchingOptions(self.config.max_batch_size, self.config.batch_timeout_ms)
         self.batch_stats = BatchStats()
         self.store = self._rest = self._grpc = None
+        self.metrics = None  # ServingMetrics while running with an enabled monitoring config
 
     # ------------------------------------------------------------------------------------------ ports
 
@@ -129,6 +134,11 @@ class LocalModelServer:
     def rest_url(self) -> str:
         host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
         return f"http://{host}:{self.rest_port}"
+
+    @property
+    def metrics_url(self) -> str | None:
+        """The Prometheus endpoint (``rest_url`` + the monitoring config's path), or None when not enabled."""
+        return f"{self.rest_url}{self.metrics.path}" if self.metrics is not None and self._rest else None
 
     @property
     def grpc_target(self) -> str | None:
@@ -160,11 +170,17 @@ class LocalModelServer:
 
         cfg = self.config
         specs = self._specs_fn()
+        self.metrics = None
+        settings = _monitoring(cfg.monitoring_config_file)  # before loading anything: a bad file is one sentence
+        if settings.enable:
+            from tfaug.serving.monitoring import ServingMetrics
+
+            self.metrics = ServingMetrics(settings.path)
         self.store = ModelStore(specs, poll_seconds=cfg.poll_seconds)
-        predictor = Predictor(self.store, self.batching, self.batch_stats, cfg.max_images_per_request)
+        predictor = Predictor(self.store, self.batching, self.batch_stats, cfg.max_images_per_request, self.metrics)
         try:
             self.store.poll_once()
-            self._rest = RestServer(predictor, cfg.host, cfg.rest_port, cfg.max_body_bytes)
+            self._rest = RestServer(predictor, cfg.host, cfg.rest_port, cfg.max_body_bytes, metrics=self.metrics)
             self._rest.start()
             if cfg.grpc_port is not None:
                 from tfaug.serving.grpc_service import GrpcServer
@@ -213,3 +229,10 @@ class LocalModelServer:
     def stats(self) -> dict:
         """Batching counters: requests, batches (model calls), merged_batches, merged_requests, rows."""
         return self.batch_stats.as_dict()
+
+
+def _monitoring(path):
+    """MonitoringSettings of a monitoring config file (disabled when there is none)."""
+    from tfaug.serving.monitoring import MonitoringSettings, read_monitoring_config
+
+    return read_monitoring_config(path) if path is not None else MonitoringSettings()

@@ -1,4 +1,4 @@
-"""S3's classifiers built from per-class generators instead of a trained CNN (STUDIES.md, S3).
+"""S3's classifiers built from per-class generators instead of a trained CNN (docs/studies.md, S3).
 
 - ``disc-bank``: classify x by ``argmax_k D_k(x)`` over the K discriminators of a GAN bank.
 - ``m1``: sample ``m`` images of every class from the generator; the score of class k is the mean of the ``L``

@@ -1,4 +1,4 @@
-"""The five studies' published numbers (copied from docs/STUDIES.md) and the comparison tables beside ours.
+"""The five studies' published numbers (summarised in docs/studies.md) and the comparison tables beside ours.
 
 Numbers are :class:`Num` floats that remember how the study printed them (``Num("38.2", percent=True)`` is
 0.382 and prints ``38.2%``), so tables show them verbatim while arithmetic uses fractions in [0, 1]. Layout:

@@ -118,7 +118,7 @@ class VarianceFilter(Filter):
 
     Args:
         min_std: absolute threshold >= 0 (a flat image has std 0; measured per-image stds of real images on
-            [-1, 1]: sklearn digits 0.605-0.882, median 0.752; ../shared/data/mnist10k.npz 0.269-0.912,
+            [-1, 1]: sklearn digits 0.605-0.882, median 0.752; a 10,000-digit MNIST sample 0.269-0.912,
             median 0.606).
         percentile: when given (in [0, 100]), :meth:`fit` replaces ``min_std`` by ``factor`` times this
             percentile of the real images' per-image std, and :meth:`apply` refuses to run before ``fit``.

@@ -24,7 +24,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from tfaug.errors import TfaugError
-from tfaug.export.savedmodel import load_run, read_metadata, run_facts
+from tfaug.export.savedmodel import METADATA_ASSET, load_run, read_metadata, run_facts
 from tfaug.models.sampling import generator_images, validate_requests, validate_truncation
 from tfaug.export.versions import latest_version
 from tfaug.utils.images import to_float
@@ -135,6 +135,13 @@ class KerasGenerator:
             batch_size=batch_size,
         )
 
+    def keras_model(self, truncation: bool = False):
+        """A seed-taking Keras model ``{class_id, seed(, truncation)} -> {"images": uint8}`` giving the exported
+        SavedModel's images for the same inputs (see :func:`tfaug.models.networks.seeded.seeded_generator`)."""
+        from tfaug.models.networks.seeded import seeded_generator
+
+        return seeded_generator(self.model, self.z_dim, truncation=truncation)
+
     def sample(self, class_ids, seeds, truncation=None) -> np.ndarray:
         """float32 [N, H, W, C] in [-1, 1]; image i depends only on ``(class_ids[i], seeds[i], psi[i])``.
 
@@ -169,21 +176,40 @@ class SavedModelGenerator:
     load (``supports_truncation`` is then False and asking for a truncation is a TfaugError).
     """
 
-    def __init__(self, path: str | os.PathLike, batch_size: int = DEFAULT_BATCH_SIZE):
+    def __init__(self, path: str | os.PathLike, batch_size: int = DEFAULT_BATCH_SIZE, *,
+                 num_classes: int | None = None, image_shape: Sequence[int] | None = None):
         import tensorflow as tf
 
         self.path = Path(path)
-        self.metadata = read_metadata(self.path)
+        # A SavedModel from elsewhere that honours the serving signature has no tfaug metadata: its class count
+        # and image shape then come from the caller (e.g. the dataset) and the signature's output shape.
+        tfaug_export = (self.path / "assets" / METADATA_ASSET).is_file()
+        self.metadata = read_metadata(self.path) if tfaug_export else {}
         # Keep the loaded object alive: its signatures reference its variables.
-        self._loaded = tf.saved_model.load(str(self.path))
+        try:
+            self._loaded = tf.saved_model.load(str(self.path))
+        except Exception as exc:  # a truncated or foreign file: one sentence, not TensorFlow's stack trace
+            what = "" if tfaug_export else " (and it is not a tfaug SavedModel: no assets/tfaug_metadata.json)"
+            raise TfaugError(f"{self.path} could not be loaded as a SavedModel{what}: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
         if "serving_default" not in self._loaded.signatures:
             raise TfaugError(f"{self.path} has no serving_default signature; re-export it with tfaug export.")
         self._fn = self._loaded.signatures["serving_default"]
+        self._dtypes, signature_shape = _check_signature(self._fn, self.path)
         self._truncated = self._loaded.signatures.get("truncated")
         self.supports_truncation = self._truncated is not None
-        self.num_classes = int(self.metadata["num_classes"])
+        if "num_classes" in self.metadata:
+            num_classes = self.metadata["num_classes"]
+        elif num_classes is None:
+            raise TfaugError(f"{self.path} carries no tfaug metadata (assets/{METADATA_ASSET}), so its class count "
+                             "is unknown; pass num_classes (tfaug evaluate takes it from --dataset).")
+        self.num_classes = int(num_classes)
         self.class_names = _class_names(self.metadata.get("class_names"), self.num_classes)
-        self.image_shape = tuple(int(d) for d in self.metadata["image_shape"])
+        shape = self.metadata.get("image_shape") or signature_shape or image_shape
+        if shape is None:
+            raise TfaugError(f"{self.path}'s serving_default does not state its image shape and it carries no tfaug "
+                             "metadata; pass image_shape (tfaug evaluate takes it from --dataset).")
+        self.image_shape = tuple(int(d) for d in shape)
         self.kind = str(self.metadata.get("model_kind", "savedmodel"))
         self.batch_size = int(batch_size)
 
@@ -208,27 +234,53 @@ class SavedModelGenerator:
         out = np.empty((len(seeds), *self.image_shape), np.float32)
         for start in range(0, len(seeds), self.batch_size):
             stop = start + self.batch_size
-            feeds = {"class_id": tf.constant(cls[start:stop]), "seed": tf.constant(seeds[start:stop])}
+            feeds = {"class_id": tf.constant(cls[start:stop], self._dtypes["class_id"]),
+                     "seed": tf.constant(seeds[start:stop], self._dtypes["seed"])}
             if psi is None:
                 result = self._fn(**feeds)
             else:
                 result = self._truncated(**feeds, truncation=tf.constant(psi[start:stop]))
-            out[start:stop] = to_float(result["images"].numpy())
+            images = result["images"].numpy()
+            if images.shape[1:] != self.image_shape:
+                raise TfaugError(f"{self.path} returned images of shape {images.shape[1:]}, not the expected "
+                                 f"{self.image_shape}.")
+            out[start:stop] = to_float(images)
         return out
 
     def __repr__(self) -> str:
         return f"SavedModelGenerator({str(self.path)!r}, kind={self.kind!r}, classes={self.num_classes})"
 
 
-def load_generator(path: str | os.PathLike) -> Generator:
+def _check_signature(fn, path) -> tuple[dict, tuple[int, ...] | None]:
+    """(input dtypes, image shape or None) of a generator ``serving_default``; TfaugError if it is not one."""
+    _, kwargs = fn.structured_input_signature
+    outputs = fn.structured_outputs
+    if not {"class_id", "seed"} <= set(kwargs) or "images" not in outputs:
+        raise TfaugError(f"{path}'s serving_default takes {sorted(kwargs)} and returns {sorted(outputs)}; a generator "
+                         "takes class_id and seed (int [N]) and returns images (uint8 [N, H, W, C]).")
+    dtypes = {k: kwargs[k].dtype for k in ("class_id", "seed")}
+    if not all(d.is_integer for d in dtypes.values()) or outputs["images"].dtype.name != "uint8":
+        raise TfaugError(f"{path}'s serving_default must take integer class_id and seed and return uint8 images, "
+                         f"not {dtypes['class_id'].name}, {dtypes['seed'].name} -> {outputs['images'].dtype.name}.")
+    dims = outputs["images"].shape
+    known = dims.rank == 4 and all(d is not None for d in dims[1:])
+    return dtypes, (tuple(int(d) for d in dims[1:]) if known else None)
+
+
+def load_generator(path: str | os.PathLike, *, num_classes: int | None = None,
+                   image_shape: Sequence[int] | None = None) -> Generator:
     """Load a generator from a run directory, a SavedModel directory or a model base directory.
+
+    ``num_classes`` and ``image_shape`` are used only for a SavedModel without tfaug metadata (one exported by
+    another tool that honours the serving signature); its signature's image shape wins when it states one.
 
     Raises:
         TfaugError: ``path`` is none of the three forms, or what it holds is unreadable.
     """
     p = Path(path)
+    hints = {"num_classes": num_classes, "image_shape": image_shape}
     if (p / "saved_model.pb").is_file():
-        return SavedModelGenerator(p)
+        return SavedModelGenerator(p, **hints)
     if (p / "config.json").is_file() or (p / "checkpoints").is_dir():
         return KerasGenerator.from_run(p)
     if p.is_dir():
@@ -237,7 +289,7 @@ def load_generator(path: str | os.PathLike) -> Generator:
             version_dir = p / str(latest)
             if not (version_dir / "saved_model.pb").is_file():
                 raise TfaugError(f"{version_dir} (the highest version under {p}) has no saved_model.pb; re-export it.")
-            return SavedModelGenerator(version_dir)
+            return SavedModelGenerator(version_dir, **hints)
     raise TfaugError(
         f"{p} is not a generator: pass a run directory (config.json + checkpoints/generator.keras), "
         "a SavedModel directory (saved_model.pb) or a model base directory (saved_models/NAME with integer versions)."

@@ -72,7 +72,7 @@ def train_classifier(
     y_test: np.ndarray | None = None,
     augment: str | None = None,
     minority: int | None = None,
-    progress: bool = False,
+    progress: bool | str = False,
     pretrain: tuple | None = None,
     flag_channels: int = 0,
     runtime: RuntimeConfig | None = None,
@@ -95,7 +95,7 @@ def train_classifier(
             With ``pretrain`` the same augmenter runs in both phases (one spec for the whole training run, so a
             curriculum differs from its baseline only in the pretraining data).
         minority: class id whose F1 is reported as ``minority_f1``.
-        progress: show a progress bar over steps.
+        progress: show a progress bar over steps; a string shows it with that text (what is being trained).
         pretrain: optional ``(x, y, steps)``: first ``steps`` >= 0 steps on (x [M, H, W, C] as x_train, y int
             [M]) with the same model and optimizer (S4's curriculum: pretrain on generated images), then
             ``cfg.steps`` steps on (x_train, y_train). None trains exactly as without the argument.
@@ -191,7 +191,7 @@ def _train_member(cfg: ClassifierConfig, seed: int, phases: list, num_classes: i
         batch = min(cfg.batch_size, len(x))
         ds = make_pipeline(x, y, batch, shuffle=True, seed=seed, augment=augmenter, repeat=True,
                            drop_remainder=True, one_hot=num_classes)
-        desc = "pretrain-classifier" if prefix else "train-classifier"
+        desc = "pretrain-classifier" if prefix else (progress if isinstance(progress, str) else "train-classifier")
         callbacks = [_tqdm_callback(steps, desc)] if progress else []
         fit = model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks, shuffle=False)
         history.update({prefix + k: [float(v) for v in vs] for k, vs in fit.history.items()})

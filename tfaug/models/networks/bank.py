@@ -1,4 +1,4 @@
-"""S3's fully connected per-class GAN networks (one small unconditional GAN per class, see STUDIES.md S3).
+"""S3's fully connected per-class GAN networks (one small unconditional GAN per class, see docs/studies.md S3).
 
 * :func:`build_generator_bank` — K generators ``z -> images [H, W, C]`` in [-1, 1]: Dense blocks
   (S3: 100 -> 256 -> 512 -> 1024) each with BatchNorm and LeakyReLU 0.2, then Dense(H*W*C) + tanh.
