@@ -36,11 +36,14 @@ def test_choice_reads_only_the_draw_it_is_given(monkeypatch):
     cfg = ClassifierConfig(steps=4, width=4, batch_size=8)
     choice = choose_augment(x, y, num_classes=3, cfg=cfg, repeats=1)
     assert choice.protocol == "validation" and choice.kind == "glyphs"
-    assert set(choice.scores) == {"classic:glyphs", "classic:glyphs-mild", "none"}
+    tried = set(choice.scores)
+    # the preset and none always; the milder preset only when none beat the preset
+    assert tried in ({"classic:glyphs", "none"}, {"classic:glyphs", "classic:glyphs-mild", "none"})
+    assert ("classic:glyphs-mild" in tried) == (choice.scores["none"] > choice.scores["classic:glyphs"])
     assert choice.spec in choice.scores
     assert choice.scores[choice.spec] == max(choice.scores.values())
     draw = {im.tobytes() for im in (x.astype(np.float32) / 127.5 - 1.0)}
-    assert len(seen) == 3
+    assert len(seen) == len(tried)
     for xtr, xva in seen:
         assert {im.tobytes() for im in xtr} <= draw and {im.tobytes() for im in xva} <= draw
         assert not {im.tobytes() for im in xtr} & {im.tobytes() for im in xva}
