@@ -72,6 +72,11 @@ def test_malformed_request_line_gets_a_json_error(model_server):
     assert status == 400 and set(body) == {"error"}
 
 
+def test_overlong_request_line_gets_a_json_error(model_server):
+    status, body = _json_reply(_raw(model_server.server.rest_port, b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n"))
+    assert status == 414 and set(body) == {"error"}
+
+
 def test_duplicate_content_length_is_refused(model_server):
     payload = json.dumps(GOOD).encode()
     request = (b"POST /v1/models/toy:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

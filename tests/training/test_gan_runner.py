@@ -168,6 +168,7 @@ def test_resume_after_a_kill_between_the_publish_renames(cdcgan_run, tmp_path, t
     shutil.copytree(ckpt / "last", ckpt / ".last.tmp-x")
     (ckpt / "last").rename(ckpt / ".last.old-1")
     (ckpt / ".tmp-999-generator.keras").write_bytes(b"partial")  # a kill during the generator save
+    (ckpt / ".best.tmp-abc").mkdir()  # ... or during a best-checkpoint save
     assert read_state(d) == {"step": 6, "finished": True}
     x, y = toy
     more = GANConfig(**{**CFG.__dict__, "steps": 8, "checkpoint_every": 0})

@@ -87,20 +87,21 @@ def _checkpoint_state(path: Path) -> dict | None:
 
 
 def checkpoint_leftovers(run_dir: str | os.PathLike) -> list[Path]:
-    """Hidden siblings of ``checkpoints/last`` (``.last.tmp-*``, ``.last.old-*``) and of the generator file
-    (``.tmp-*-generator.keras``) that an interrupted save left behind."""
+    """What interrupted saves left in ``checkpoints/``: hidden siblings of its atomically published directories
+    (``.last.tmp-*``, ``.last.old-*``, ``.best.tmp-*`` ...) and of its ``.keras`` files (``.tmp-*-generator.keras``)."""
     ckpt = Path(run_dir) / CHECKPOINTS
     if not ckpt.is_dir():
         return []
-    patterns = (f".{LAST}.tmp-*", f".{LAST}.old-*", f".tmp-*-{GENERATOR}")
-    return sorted(p for pattern in patterns for p in ckpt.glob(pattern))
+    patterns = (".*.tmp-*", ".*.old-*", ".tmp-*.keras")
+    return sorted({p for pattern in patterns for p in ckpt.glob(pattern)})
 
 
 def find_checkpoint(run_dir: str | os.PathLike) -> tuple[Path, dict] | None:
     """``(directory, state)`` of the newest complete checkpoint: ``checkpoints/last`` or, after a kill during a
     save, one of its hidden siblings; ``last`` wins a tie. None when there is no complete checkpoint."""
     ckpt = Path(run_dir) / CHECKPOINTS
-    candidates = [ckpt / LAST] + [p for p in checkpoint_leftovers(run_dir) if p.is_dir()]
+    candidates = [ckpt / LAST] + [p for p in checkpoint_leftovers(run_dir)
+                                  if p.is_dir() and p.name.startswith(f".{LAST}.")]
     best = None
     for path in candidates:
         state = _checkpoint_state(path) if path.is_dir() else None
@@ -131,7 +132,7 @@ def read_state(run_dir: str | os.PathLike) -> dict | None:
     found = find_checkpoint(run_dir)
     if found is not None:
         return found[1]
-    broken = [p.name for p in checkpoint_leftovers(run_dir) if p.is_dir()]
+    broken = [p.name for p in checkpoint_leftovers(run_dir) if p.is_dir() and p.name.startswith(f".{LAST}.")]
     if (Path(run_dir) / CHECKPOINTS / LAST).exists():
         broken.insert(0, LAST)
     if broken:
