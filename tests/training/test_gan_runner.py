@@ -215,8 +215,8 @@ def test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one(tmp_path, toy,
     """Issue 19.5: the input pipeline is indexed by step, so stop + resume gives the same weights, bit for bit.
     60 images in batches of 16 make epochs end mid-batch, and the stop at step 5 falls inside the second epoch."""
     x, y = toy
-    cfg = GANConfig(model=model, steps=9, batch_size=16, width=8, z_dim=8, sample_every=0, checkpoint_every=0,
-                    diffaugment="translation")
+    cfg = GANConfig(model=model, steps=9, batch_size=16, width=8, z_dim=8, sample_every=2, checkpoint_every=3,
+                    diffaugment="translation")  # sample grids and checkpoints on the way must not disturb anything
     full = train_gan(x, y, class_names=NAMES, cfg=cfg, out=tmp_path / "full", progress=False)
     first = GANConfig(**{**cfg.__dict__, "steps": 5})
     train_gan(x, y, class_names=NAMES, cfg=first, out=tmp_path / "half", progress=False)
