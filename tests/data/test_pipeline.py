@@ -115,3 +115,28 @@ def test_float_input_passes_through(toy):
 def test_bad_inputs(images, labels, batch):
     with pytest.raises(TfaugError):
         make_pipeline(images, labels, batch)
+
+
+def test_step_pipeline_batches_depend_only_on_seed_and_step():
+    """Issue 19.5: batch k is the same whether the stream starts at 0 or at k; each epoch is a permutation."""
+    from tfaug.data.pipeline import make_step_pipeline
+
+    x = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
+    y = np.arange(10, dtype=np.int32)
+    full = [lab.numpy() for _, lab in make_step_pipeline(x, y, 4, seed=7).take(8)]
+    for start in (1, 3, 5):
+        later = [lab.numpy() for _, lab in make_step_pipeline(x, y, 4, seed=7, start_step=start).take(8 - start)]
+        for a, b in zip(full[start:], later):
+            np.testing.assert_array_equal(a, b)
+    stream = np.concatenate(full)  # 32 positions = 3 whole epochs + 2
+    for e in range(3):
+        assert sorted(stream[10 * e:10 * e + 10].tolist()) == list(range(10))
+    assert not np.array_equal(stream[:10], stream[10:20])  # reshuffled each epoch
+    images, _ = next(iter(make_step_pipeline(x, y, 4, seed=7)))
+    np.testing.assert_allclose(images.numpy().reshape(-1), full[0] / 127.5 - 1.0, rtol=1e-6)
+    other = np.concatenate([lab.numpy() for _, lab in make_step_pipeline(x, y, 4, seed=8).take(8)])
+    assert not np.array_equal(other, stream)
+    with pytest.raises(TfaugError, match="batch size"):
+        make_step_pipeline(x, y, 11, seed=0)
+    with pytest.raises(TfaugError, match="start step"):
+        make_step_pipeline(x, y, 2, seed=0, start_step=-1)

@@ -367,3 +367,17 @@ def test_stylegan_quick_exports_with_its_truncation(tmp_path):
     np.testing.assert_array_equal(plain, to_uint8(model.sample(cls, seeds)))
     np.testing.assert_array_equal(plain[2], out[2])  # psi = 1
     assert not np.array_equal(plain[0], out[0]) and not np.array_equal(out[1], out[2])
+
+
+@pytest.mark.parametrize("content", [b"garbage", b"PK\x03\x04 truncated zip"])
+def test_corrupt_generator_keras_is_reported_as_corrupt_not_missing(tmp_path, content):
+    """Issue 19.6: Keras says "File not found" for a file that is there but is not a .keras zip."""
+    from tfaug.export.savedmodel import load_run
+
+    (tmp_path / "config.json").write_text('{"gan": {"z_dim": 6}, "data": {"num_classes": 3}}')
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "generator.keras").write_bytes(content)
+    with pytest.raises(TfaugError) as err:
+        load_run(tmp_path)
+    msg = str(err.value)
+    assert "corrupt" in msg and "not found" not in msg.lower() and "generator.keras" in msg and "\n" not in msg

@@ -148,3 +148,28 @@ def test_tfaug_serve_runs_until_ctrl_c_and_exits_0(serving_models):
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0 and "tfaug serve: stopped" in err
+
+
+def test_tfaug_serve_passes_the_limit_flags(tmp_path, monkeypatch, capsys):
+    """--max-grpc-message-bytes, --rest-timeout-seconds and --rest-max-connections reach the ServerConfig."""
+    from tfaug.cli import main
+    from tfaug.errors import TfaugError
+    from tfaug.serving.server import LocalModelServer
+
+    seen = {}
+
+    def fake_start(self):
+        seen["config"] = self.config
+        raise TfaugError("stop here")
+
+    monkeypatch.setattr(LocalModelServer, "start", fake_start)
+    assert main(["serve", "--model-base", str(tmp_path), "--max-grpc-message-bytes", "4096",
+                 "--rest-timeout-seconds", "2.5", "--rest-max-connections", "3", "--max-images-per-request", "8"]) == 2
+    cfg = seen["config"]
+    assert (cfg.grpc_max_message_bytes, cfg.rest_timeout_seconds, cfg.rest_max_connections) == (4096, 2.5, 3)
+    assert main(["serve", "--model-base", str(tmp_path), "--max-images-per-request", "8"]) == 2
+    assert seen["config"].grpc_max_message_bytes == 8 * (16 << 10) + (1 << 20)  # the default follows the image cap
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--model-base", str(tmp_path), "--rest-max-connections", "0"])
+    assert info.value.code == 2

@@ -156,3 +156,72 @@ def test_best_checkpoint_keeps_the_lowest_score(tmp_path):
     assert (tmp_path / "checkpoints" / "best" / "generator.keras").is_file()
     # A resumed run continues from the stored best.
     assert _BestScorer(images, np.zeros(30, np.int32), seed=0, run_dir=tmp_path).best["step"] == 20
+
+
+def test_resume_after_a_kill_between_the_publish_renames(cdcgan_run, tmp_path, toy):
+    """Issue 19.1: a kill between ``last -> .last.old-PID`` and ``tmp -> last`` leaves no ``last``; resume must use
+    the newest complete checkpoint, keep the history and clean the leftovers on the next save."""
+    _, src, _ = cdcgan_run
+    d = tmp_path / "killed"
+    shutil.copytree(src, d)
+    ckpt = d / "checkpoints"
+    shutil.copytree(ckpt / "last", ckpt / ".last.tmp-x")
+    (ckpt / "last").rename(ckpt / ".last.old-1")
+    (ckpt / ".tmp-999-generator.keras").write_bytes(b"partial")  # a kill during the generator save
+    (ckpt / ".best.tmp-abc").mkdir()  # ... or during a best-checkpoint save
+    assert read_state(d) == {"step": 6, "finished": True}
+    x, y = toy
+    more = GANConfig(**{**CFG.__dict__, "steps": 8, "checkpoint_every": 0})
+    resumed = train_gan(x, y, class_names=NAMES, cfg=more, out=d, resume=True, progress=False, log_every=2)
+    assert resumed.step == 8 and [r["step"] for r in resumed.history] == [2, 4, 6, 8]
+    assert [json.loads(line)["step"] for line in (d / "history.jsonl").read_text().splitlines()] == [2, 4, 6, 8]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["generator.keras", "last"]
+    assert read_state(d) == {"step": 8, "finished": True}
+
+
+def test_resume_prefers_the_newest_complete_checkpoint(cdcgan_run, tmp_path):
+    """An incomplete temporary checkpoint (no state.json, written last) is ignored; a complete newer one wins."""
+    from tfaug.utils.rundir import find_checkpoint
+
+    _, src, _ = cdcgan_run
+    d = tmp_path / "r"
+    shutil.copytree(src, d)
+    ckpt = d / "checkpoints"
+    shutil.copytree(ckpt / "last", ckpt / ".last.tmp-partial")
+    (ckpt / ".last.tmp-partial" / "state.json").unlink()
+    assert find_checkpoint(d)[0] == ckpt / "last"
+    shutil.copytree(ckpt / "last", ckpt / ".last.tmp-newer")
+    (ckpt / ".last.tmp-newer" / "state.json").write_text('{"step": 7, "finished": false}')
+    path, state = find_checkpoint(d)
+    assert path == ckpt / ".last.tmp-newer" and state["step"] == 7
+
+
+def test_resume_refuses_when_only_broken_checkpoints_remain(cdcgan_run, tmp_path, toy):
+    _, src, _ = cdcgan_run
+    d = tmp_path / "broken"
+    shutil.copytree(src, d)
+    ckpt = d / "checkpoints"
+    (ckpt / "last").rename(ckpt / ".last.old-1")
+    (ckpt / ".last.old-1" / "optimizers.npz").unlink()
+    before = (d / "history.jsonl").read_text()
+    x, y = toy
+    with pytest.raises(TfaugError, match="no complete checkpoint"):
+        train_gan(x, y, class_names=NAMES, cfg=CFG, out=d, resume=True, progress=False)
+    assert (d / "history.jsonl").read_text() == before  # history untouched
+
+
+@pytest.mark.parametrize("model", ["cdcgan", "dcgan"])
+def test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one(tmp_path, toy, model):
+    """Issue 19.5: the input pipeline is indexed by step, so stop + resume gives the same weights, bit for bit.
+    60 images in batches of 16 make epochs end mid-batch, and the stop at step 5 falls inside the second epoch."""
+    x, y = toy
+    cfg = GANConfig(model=model, steps=9, batch_size=16, width=8, z_dim=8, sample_every=2, checkpoint_every=3,
+                    diffaugment="translation")  # sample grids and checkpoints on the way must not disturb anything
+    full = train_gan(x, y, class_names=NAMES, cfg=cfg, out=tmp_path / "full", progress=False)
+    first = GANConfig(**{**cfg.__dict__, "steps": 5})
+    train_gan(x, y, class_names=NAMES, cfg=first, out=tmp_path / "half", progress=False)
+    resumed = train_gan(x, y, class_names=NAMES, cfg=cfg, out=tmp_path / "half", resume=True, progress=False)
+    assert resumed.step == full.step == 9
+    for key, net in full.model.networks().items():
+        for a, b in zip(net.get_weights(), resumed.model.networks()[key].get_weights()):
+            np.testing.assert_array_equal(a, b)

@@ -116,3 +116,50 @@ def make_pipeline(
     if one_hot:
         ds = ds.map(lambda im, lab: (im, tf.one_hot(lab, int(one_hot), dtype=tf.float32)), num_parallel_calls=autotune)
     return ds.prefetch(autotune)
+
+
+def make_step_pipeline(images, labels, batch_size: int, *, seed: int, start_step: int = 0):
+    """An endless ``tf.data.Dataset`` of training batches whose batch ``k`` depends only on (seed, k).
+
+    The index stream is the concatenation of per-epoch permutations, epoch ``e`` shuffled by a stateless draw
+    keyed by ``(seed, e)``; batch ``k`` holds stream positions ``[k * B, (k + 1) * B)``. A run resumed at step
+    ``start_step`` therefore sees exactly the batches an uninterrupted run sees from that step on (a re-seeded
+    ``shuffle`` would not), with no iterator state to checkpoint.
+
+    Args:
+        images: uint8 [N, H, W, C] in [0, 255], or float [N, H, W, C] in [-1, 1]; N >= 1.
+        labels: int [N] class ids.
+        batch_size: images per batch, in [1, N].
+        seed: any int in [-2**63, 2**63).
+        start_step: index of the first batch yielded, >= 0.
+
+    Returns:
+        A ``tf.data.Dataset`` yielding (float32 [B, H, W, C] in [-1, 1], int32 [B]) forever.
+
+    Raises:
+        TfaugError: shapes disagree, the set is empty, or batch_size/start_step is out of range.
+    """
+    import tensorflow as tf
+
+    x = np.asarray(images)
+    y = np.asarray(labels).reshape(-1)
+    if x.ndim != 4 or len(x) != len(y) or len(x) == 0:
+        raise TfaugError(f"pipeline needs [N, H, W, C] images with one label each, got {x.shape} and {y.shape}")
+    n = len(x)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= n:
+        raise TfaugError(f"batch size must be an integer in [1, {n}], got {batch_size!r}")
+    if isinstance(start_step, bool) or not isinstance(start_step, (int, np.integer)) or start_step < 0:
+        raise TfaugError(f"start step must be an integer >= 0, got {start_step!r}")
+    if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
+        raise TfaugError(f"pipeline images must be uint8 or float in [-1, 1], got {x.dtype}")
+    xs = scale_images(x)
+    ys = tf.constant(y.astype(np.int32))
+    first_epoch, offset = divmod(int(start_step) * int(batch_size), n)
+
+    def permutation(epoch):
+        key = tf.stack([tf.constant(int(seed), tf.int64), epoch])
+        return tf.data.Dataset.from_tensor_slices(tf.argsort(tf.random.stateless_uniform([n], key), stable=True))
+
+    positions = tf.data.Dataset.counter(start=first_epoch).flat_map(permutation).skip(offset)
+    batches = positions.batch(int(batch_size), drop_remainder=True)
+    return batches.map(lambda i: (tf.gather(xs, i), tf.gather(ys, i))).prefetch(tf.data.AUTOTUNE)

@@ -421,10 +421,17 @@ def load_run(run_dir: str | os.PathLike, checkpoint: str = "last") -> tuple[Any,
 
     import tfaug.models.networks.layers  # noqa: F401  (registers the custom layers sampling networks use)
 
+    import zipfile
+
+    # Keras reports a file that is there but is no zip archive as "File not found": say what it is instead.
+    if not zipfile.is_zipfile(ckpt):
+        raise TfaugError(f"{ckpt} is not a .keras (zip) archive; the checkpoint is corrupt or truncated: retrain or "
+                         "resume the run.")
     try:
         model = keras.models.load_model(ckpt, compile=False)
     except Exception as exc:  # corrupt zip, unknown layer ... all mean "this checkpoint is unusable"
-        raise TfaugError(f"{ckpt} could not be loaded ({type(exc).__name__}: {exc}); the checkpoint is corrupt.") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise TfaugError(f"{ckpt} could not be loaded ({type(exc).__name__}: {reason}); the checkpoint is corrupt.") from None
     return model, config
 
 

@@ -56,6 +56,12 @@ def _add_serve(sub) -> None:
     s.add_argument("--monitoring-config", metavar="MONITORING_CONFIG",
                    help="TF Serving monitoring.config (MonitoringConfig text proto); with prometheus_config "
                         "{ enable: true } the REST port serves Prometheus metrics at its path")
+    s.add_argument("--max-grpc-message-bytes", type=positive_int, default=None,
+                   help="largest gRPC request message (default: 16 KiB per --max-images-per-request image + 1 MiB)")
+    s.add_argument("--rest-timeout-seconds", type=positive_float, default=30.0,
+                   help="close a REST connection that sends nothing for this long (default 30)")
+    s.add_argument("--rest-max-connections", type=positive_int, default=64,
+                   help="most REST connections served at once; more wait, then get 503 (default 64)")
     s.set_defaults(func="tfaug.serving.cli:serve")
 
 
@@ -76,6 +82,9 @@ def serve(args: argparse.Namespace) -> int:
         batch_timeout_ms=args.batch_timeout_ms,
         max_images_per_request=args.max_images_per_request,
         monitoring_config_file=args.monitoring_config,
+        max_grpc_message_bytes=args.max_grpc_message_bytes,
+        rest_timeout_seconds=args.rest_timeout_seconds,
+        rest_max_connections=args.rest_max_connections,
     )
     if args.config is not None:  # fail fast, before TensorFlow is imported
         from tfaug.serving.config import read_model_config

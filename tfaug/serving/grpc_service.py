@@ -5,7 +5,11 @@ Implemented: ``Predict`` (TensorProto in/out via ``tf.make_ndarray``/``tf.make_t
 ``GetModelMetadata`` (``metadata_field: "signature_def"`` -> SignatureDefMap packed in ``Any``) and
 ``GetModelStatus``. ``Classify``, ``Regress``, ``MultiInference`` and
 ``HandleReloadConfigRequest`` answer UNIMPLEMENTED. Request errors abort with the same canonical codes as the
-REST API; message size limits are raised to :data:`MAX_MESSAGE_BYTES`.
+REST API. Hostile input costs little: bytes that are not a valid request message are INVALID_ARGUMENT (not
+gRPC's default INTERNAL); a received message is capped at ``max_message_bytes`` (RESOURCE_EXHAUSTED above it);
+and a tensor's declared shape is checked (rows <= ``max_images_per_request``, no more elements than the
+signature needs or the message carries) before the TensorProto is expanded, so a few bytes declaring 1e8 rows
+allocate nothing. Replies may be up to :data:`MAX_MESSAGE_BYTES`.
 """
 from __future__ import annotations
 
@@ -42,18 +46,108 @@ def _abort(context, exc: Exception):
     context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {type(exc).__name__}: {exc}")
 
 
-def _to_array(proto, dtype, key: str) -> np.ndarray:
+def _carried_elements(proto, itemsize: int) -> int:
+    """How many values a TensorProto actually carries (``tensor_content`` bytes or its repeated value fields)."""
+    if proto.tensor_content:
+        return len(proto.tensor_content) // max(itemsize, 1)
+    # Every ``*_val`` field is a repeated field (float8_val: bytes, one per value); complex ones count twice.
+    return sum(len(value) for field, value in proto.ListFields() if field.name.endswith("_val"))
+
+
+def _check_declared_shape(proto, dtype, shape, key: str, max_rows: int) -> None:
+    """Refuse a TensorProto whose declared shape is bad or too large, from the shape alone (nothing decoded).
+
+    Allowed: rank and known dimensions as ``shape`` (when known), 0 <= rows <= ``max_rows``, and at most as many
+    elements as the larger of what the message carries and what ``max_rows`` rows of the signature need (a
+    single value may be broadcast, TensorProto style, only within that bound).
+    """
+    if proto.tensor_shape.unknown_rank:
+        raise ServingError("INVALID_ARGUMENT", f"Input {key!r} must have a known shape.")
+    dims = [int(d.size) for d in proto.tensor_shape.dim]
+    if any(d < 0 for d in dims):
+        raise ServingError("INVALID_ARGUMENT", f"Input {key!r} declares a negative dimension {dims}.")
+    if dims and dims[0] > max_rows:
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            f"Request asks for {dims[0]} rows but this server allows at most {max_rows} per request; split it.",
+        )
+    row_elements = 1
+    if shape is not None:
+        if len(dims) != len(shape) or any(d is not None and d != a for d, a in zip(shape, dims)):
+            want = "[" + ", ".join("N" if i == 0 and d is None else ("?" if d is None else str(d))
+                                   for i, d in enumerate(shape)) + "]"
+            raise ServingError("INVALID_ARGUMENT", f"Input {key!r} must have shape {want} but has shape {dims}.")
+        row_elements = int(np.prod([d for d in shape[1:] if d is not None], dtype=np.int64))
+    elements = int(np.prod(dims, dtype=object))  # python ints: no overflow for hostile dims
+    itemsize = 1 if np.dtype(dtype) == object else np.dtype(dtype).itemsize
+    if elements > max(_carried_elements(proto, itemsize), max_rows * row_elements):
+        raise ServingError(
+            "INVALID_ARGUMENT", f"Input {key!r} declares shape {dims} ({elements} values), more than it carries.",
+        )
+
+
+def _to_array(proto, dtype, shape, key: str, max_rows: int) -> np.ndarray:
     import tensorflow as tf
 
     want = tf.string if np.dtype(dtype) == object else tf.as_dtype(dtype)
     if proto.dtype != want.as_datatype_enum:
         got = tf.dtypes.as_dtype(proto.dtype).name if proto.dtype else "an unset dtype"
         raise ServingError("INVALID_ARGUMENT", f"Input {key!r} must be {dtype_name(dtype)} but {got} was provided.")
+    _check_declared_shape(proto, dtype, shape, key, max_rows)
     try:
         arr = tf.make_ndarray(proto)
     except Exception as exc:  # noqa: BLE001 - any decoding problem is the caller's malformed tensor
         raise ServingError("INVALID_ARGUMENT", f"Input {key!r} is not a valid TensorProto ({exc}).") from None
     return arr.astype(object) if want == tf.string else arr
+
+
+class _Malformed:
+    """Stands in for a request whose bytes did not parse (so the method can answer INVALID_ARGUMENT)."""
+
+    def __init__(self, exc: Exception):
+        self.reason = f"{type(exc).__name__}: {exc}".strip()
+
+
+def _safe_deserializer(deserialize):
+    def parse(data: bytes):
+        try:
+            return deserialize(data)
+        except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and friends
+            return _Malformed(exc)
+
+    return parse
+
+
+def _guard(method, message_name: str):
+    def handle(request, context):
+        if isinstance(request, _Malformed):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"Request bytes are not a valid {message_name} protobuf message ({request.reason}).")
+        return method(request, context)
+
+    return handle
+
+
+class _SafeHandlers(grpc.GenericRpcHandler):
+    """The generated handlers of a service, with undecodable requests answered INVALID_ARGUMENT (gRPC's own
+    deserialisation failure is INTERNAL, which blames the server for the client's bytes)."""
+
+    def __init__(self, add_to_server, servicer):
+        collected = []
+        add_to_server(servicer, type("_Collect", (), {"add_generic_rpc_handlers": lambda self, h: collected.extend(h),
+                                                      "add_registered_method_handlers": lambda *a: None})())
+        self._inner, self._cache = collected, {}
+
+    def service(self, details):
+        method = details.method
+        if method not in self._cache:
+            handler = next((h for h in (inner.service(details) for inner in self._inner) if h is not None), None)
+            if handler is not None and handler.unary_unary is not None and handler.request_deserializer is not None:
+                name = method.rsplit("/", 1)[-1] + "Request"
+                handler = handler._replace(request_deserializer=_safe_deserializer(handler.request_deserializer),
+                                           unary_unary=_guard(handler.unary_unary, name))
+            self._cache[method] = handler
+        return self._cache[method]
 
 
 class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -67,8 +161,10 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             name, version, label = _spec(request.model_spec)
             lv, asked = self.predictor.resolve(name, version, label, request.model_spec.signature_name or None)
             sig = self.predictor.route(lv, asked, request.inputs.keys())  # serving_default + truncation -> truncated
+            rows = self.predictor.max_rows
             inputs = {
-                k: (_to_array(v, sig.inputs[k][0], k) if k in sig.inputs else np.zeros(0)) for k, v in request.inputs.items()
+                k: (_to_array(v, *sig.inputs[k], k, rows) if k in sig.inputs else np.zeros(0))
+                for k, v in request.inputs.items()
             }
             unknown = [k for k in request.output_filter if k not in sig.outputs]
             if unknown:
@@ -131,24 +227,30 @@ class GrpcServer:
         host: address to bind (127.0.0.1 by default).
         port: TCP port, 0 picks a free one (see :attr:`port`).
         max_workers: request threads.
+        max_message_bytes: largest request message received (>= 1); larger ones get RESOURCE_EXHAUSTED.
     """
 
-    def __init__(self, predictor: Predictor, host: str = "127.0.0.1", port: int = 8500, max_workers: int = 16):
+    def __init__(self, predictor: Predictor, host: str = "127.0.0.1", port: int = 8500, max_workers: int = 16,
+                 max_message_bytes: int = MAX_MESSAGE_BYTES):
         self.predictor, self.host, self.requested_port = predictor, host, int(port)
         self.max_workers = int(max_workers)
+        self.max_message_bytes = int(max_message_bytes)
         self.port: int | None = None
         self._server = None
 
     def start(self) -> None:
         options = [
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", self.max_message_bytes),
             ("grpc.so_reuseport", 0),
         ]
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="tfaug-grpc"),
                              options=options)
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_PredictionService(self.predictor), server)
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelService(self.predictor), server)
+        server.add_generic_rpc_handlers((
+            _SafeHandlers(prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server,
+                          _PredictionService(self.predictor)),
+            _SafeHandlers(model_service_pb2_grpc.add_ModelServiceServicer_to_server, _ModelService(self.predictor)),
+        ))
         host = f"[{self.host}]" if ":" in self.host else self.host
         try:
             port = server.add_insecure_port(f"{host}:{self.requested_port}")

@@ -124,6 +124,8 @@ def to_array(value, dtype, key: str) -> np.ndarray:
     except (ValueError, OverflowError):
         raise _bad(f"Input {key!r} is ragged; every row must have the same shape.") from None
     if arr.dtype == object:
+        if dtype.kind in "iu":
+            _raise_if_out_of_range_int(value, dtype, key)
         raise _bad(
             f"Input {key!r} is ragged, mixes types or holds an out-of-range number; "
             f"expected {dtype_name(dtype)} values."
@@ -136,6 +138,8 @@ def to_array(value, dtype, key: str) -> np.ndarray:
         or (want == "b" and kind == "b")
         or (want == "c" and kind in "iufc")
     )
+    if not ok and want in "iu" and kind == "f":
+        _raise_if_out_of_range_int(value, dtype, key)  # numpy turns [2**63, -1] into floats: not the client's floats
     if not ok:
         got = {"f": "float", "b": "boolean", "U": "string", "S": "string"}.get(kind, arr.dtype.name)
         raise _bad(f"Input {key!r} must be {dtype_name(dtype)} but holds {got} values.")
@@ -145,6 +149,23 @@ def to_array(value, dtype, key: str) -> np.ndarray:
         if lo < info.min or hi > info.max:
             raise _bad(f"Input {key!r} holds {int(lo if lo < info.min else hi)}, outside the {dtype_name(dtype)} range.")
     return arr.astype(dtype, copy=False)
+
+
+def _raise_if_out_of_range_int(value, dtype: np.dtype, key: str) -> None:
+    """INVALID_ARGUMENT naming the first integer outside ``dtype`` when every leaf of ``value`` is a JSON integer."""
+    leaves, stack = [], [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, list):
+            stack.extend(reversed(v))
+        elif isinstance(v, bool) or not isinstance(v, int):
+            return
+        else:
+            leaves.append(v)
+    info = np.iinfo(dtype)
+    bad = next((v for v in leaves if not info.min <= v <= info.max), None)
+    if bad is not None:
+        raise _bad(f"Input {key!r} holds {bad}, outside the {dtype_name(dtype)} range.")
 
 
 def _contains_dict(value) -> bool:

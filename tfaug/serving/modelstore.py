@@ -5,13 +5,16 @@
 reported as state ``END`` like TF Serving) and polls the base paths every ``poll_seconds``: a new integer version
 directory is loaded on the polling thread and swapped in only once it is fully loaded and sane; old versions
 are unloaded per policy only after a wanted version is available (TF Serving's availability-preserving policy),
-so a broken new version never takes the model down. Hidden temporary export directories are not integer
+so a broken new version never takes the model down. The ``latest`` policy serves the highest versions that load
+(a broken or half-written newer one is skipped, and deleting the serving version falls back to the next loadable
+one); a failed version is retried as soon as any file under it changes (size or mtime). Hidden temporary export directories are not integer
 directories (see :mod:`tfaug.export.versions`) and are never looked at.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Callable
@@ -140,14 +143,18 @@ def load_version(name: str, version: int, path: str | Path) -> LoadedVersion:
 
 
 def _fingerprint(path: Path) -> tuple:
-    """Changes when a version directory is rewritten or still being filled (so a failed version is retried)."""
+    """(relative path, size, mtime) of every file under a version directory: changes when any file of it is
+    rewritten, completed or added (variables data shards included), so a failed version is retried then."""
     stamp = []
-    for p in (path, path / "saved_model.pb", path / "variables", path / "variables" / "variables.index"):
-        try:
-            st = p.stat()
-            stamp.append((st.st_mtime_ns, st.st_size))
-        except OSError:
-            stamp.append(None)
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue
+            stamp.append((os.path.relpath(full, path), st.st_size, st.st_mtime_ns))
     return tuple(stamp)
 
 
@@ -228,45 +235,65 @@ class ModelStore:
         spec = state.spec
         # A version dir without saved_model.pb is still being copied in (non-atomic copy): not ready yet.
         present = [v for v in list_versions(spec.base_path) if (spec.base_path / str(v) / "saved_model.pb").is_file()]
-        wanted = spec.wanted(present)
-        for v in reversed(wanted):  # newest first: that is what unversioned requests will want
-            path = spec.base_path / str(v)
-            fp = _fingerprint(path)
-            with self._lock:
-                if v in state.loaded or (v in state.failed and state.failed[v][0] == fp):
-                    continue
-                state.loading.add(v)
-            try:
-                lv = self._loader(spec.name, v, path)
-            except Exception as exc:  # noqa: BLE001 - any load failure just means "do not serve this version"
-                message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-                log.warning("model %s version %d at %s failed to load and is not served: %s", spec.name, v, path, message)
-                with self._lock:
-                    state.loading.discard(v)
-                    state.failed[v] = (fp, message)
-                continue
-            with self._lock:
-                state.loading.discard(v)
-                state.failed.pop(v, None)
-                state.loaded[v] = lv
-            log.info("model %s version %d loaded from %s", spec.name, v, path)
+        if spec.policy == "latest":
+            # TF Serving's latest policy serves the highest versions that load: walk down past broken ones.
+            wanted = []
+            for v in reversed(present):
+                if len(wanted) == spec.num_versions or self._stop.is_set():
+                    break
+                if self._ensure_loaded(state, v):
+                    wanted.append(v)
+            wanted.sort()
+        else:
+            wanted = spec.wanted(present)
+            for v in reversed(wanted):  # newest first: that is what unversioned requests will want
+                self._ensure_loaded(state, v)
         with self._lock:
-            any_wanted_available = any(v in state.loaded for v in wanted)
-            for v in list(state.loaded):
-                if v not in wanted and (v not in present or any_wanted_available):
-                    state.loaded.pop(v).close()
-                    log.info("model %s version %d unloaded", spec.name, v)
+            # Availability first: nothing is unloaded (not even a deleted version, which still serves from memory)
+            # until a version the policy wants is loaded to take over.
+            if any(v in state.loaded for v in wanted):
+                for v in list(state.loaded):
+                    if v not in wanted:
+                        state.loaded.pop(v).close()
+                        log.info("model %s version %d unloaded", spec.name, v)
             for v in list(state.failed):
                 if v not in present:
                     del state.failed[v]
+
+    def _ensure_loaded(self, state: _ModelState, v: int) -> bool:
+        """Load version ``v`` unless it is loaded or failed with the same files; returns whether it is loaded."""
+        spec = state.spec
+        path = spec.base_path / str(v)
+        fp = _fingerprint(path)
+        with self._lock:
+            if v in state.loaded:
+                return True
+            if v in state.failed and state.failed[v][0] == fp:
+                return False
+            state.loading.add(v)
+        try:
+            lv = self._loader(spec.name, v, path)
+        except Exception as exc:  # noqa: BLE001 - any load failure just means "do not serve this version"
+            message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            log.warning("model %s version %d at %s failed to load and is not served: %s", spec.name, v, path, message)
+            with self._lock:
+                state.loading.discard(v)
+                state.failed[v] = (fp, message)
+            return False
+        with self._lock:
+            state.loading.discard(v)
+            state.failed.pop(v, None)
+            state.loaded[v] = lv
+        log.info("model %s version %d loaded from %s", spec.name, v, path)
+        return True
 
     # ------------------------------------------------------------------------------------------ queries
 
     def _state(self, name: str) -> _ModelState:
         state = self._models.get(name)
         if state is None:
-            served = ", ".join(sorted(self._models)) or "none"
-            raise ServingError("NOT_FOUND", f"Model {name!r} is not served by this server (served models: {served}).")
+            # No list of the served models: a 404 must not tell a prober what else this server holds.
+            raise ServingError("NOT_FOUND", f"Model {name!r} is not served by this server.")
         return state
 
     def _label_version(self, state: _ModelState, label: str) -> int:

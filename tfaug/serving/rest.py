@@ -11,8 +11,13 @@ Routes (case-insensitive, as TF Serving's ``http_rest_api_handler``):
 A ``serving_default`` predict whose rows/columns also carry ``truncation`` runs the ``truncated`` signature
 (:meth:`~tfaug.serving.predict.Predictor.route`).
 
-Every error is ``{"error": "<one sentence>"}`` with TF Serving's HTTP status for its code; bodies larger than
-``max_body_bytes`` are refused from the Content-Length header (413) before any of them is read.
+Every error is ``{"error": "<one sentence>"}`` with TF Serving's HTTP status for its code, including the replies
+``http.server`` itself makes (malformed request line, unknown method); HEAD replies carry headers only. Bodies
+larger than ``max_body_bytes`` are refused from the Content-Length header (413) before any of them is read, a
+repeated Content-Length is refused (400), and JSON nested too deeply to parse is a 400. A connection that sends
+nothing for ``timeout_seconds`` is closed; at most ``max_connections`` connections are served at once (one thread
+each), the next ones wait in a listen backlog as long, and one that finds no free slot within
+:data:`BUSY_WAIT_SECONDS` gets a 503.
 """
 from __future__ import annotations
 
@@ -30,9 +35,10 @@ from tfaug.serving.jsontensor import parse_predict_request, predict_response
 from tfaug.serving.predict import Predictor
 from tfaug.serving.status import ServingError, http_status
 
-__all__ = ["RestServer"]
+__all__ = ["RestServer", "BUSY_WAIT_SECONDS"]
 
 log = logging.getLogger("tfaug.serving")
+BUSY_WAIT_SECONDS = 1.0  # how long a new connection waits for a free connection slot before its 503
 
 _MODEL = r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
 _GET = re.compile(_MODEL + r"(?P<metadata>/metadata)?/?", re.IGNORECASE)
@@ -61,7 +67,17 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":  # a HEAD reply has the headers of the body it does not send
+            self.wfile.write(data)
+
+    def send_error(self, code, message=None, explain=None):  # noqa: D102 - http.server's own errors, as JSON
+        self.close_connection = True
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":  # an unparsable request line: answer in 1.1
+            self.request_version = self.protocol_version
+        if not hasattr(self, "_headers_buffer"):  # http.server's error path may come before send_response set it up
+            self._headers_buffer = []
+        short = self.responses.get(code, ("Error",))[0]
+        self._send(code, {"error": f"{(message or short).rstrip('.')}."})
 
     def _send_metrics(self) -> None:
         data, content_type = self.metrics.render()
@@ -77,12 +93,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _path(self) -> str:
         return urllib.parse.urlsplit(self.path).path
 
+    def _content_length(self) -> int:
+        """The Content-Length (0 when absent), or -1 when it is not one non-negative integer (also when repeated:
+        two lengths make the end of the body ambiguous, the root of request smuggling)."""
+        values = self.headers.get_all("Content-Length") or ["0"]
+        try:
+            return int(values[0]) if len(values) == 1 and values[0].strip().isdigit() else -1
+        except ValueError:
+            return -1
+
     def _discard_body(self) -> None:
         """Read and drop an unread request body so the kept-alive connection stays in sync (or close it)."""
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            length = -1
+        length = self._content_length()
         if 0 <= length <= self.max_body_bytes and self.headers.get("Transfer-Encoding", "").lower() != "chunked":
             self.rfile.read(length)
         else:
@@ -146,6 +168,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self._predict(body["json"], name, version, label))
         except ServingError as exc:
             self._error(exc.code, exc.message)
+        except RecursionError:
+            self._error("INVALID_ARGUMENT", "Request inputs are nested too deeply.")
         except Exception as exc:  # noqa: BLE001 - never kill the connection thread on a bug
             log.exception("predict request failed")
             self._error("INTERNAL", f"Internal error: {type(exc).__name__}: {exc}")
@@ -155,13 +179,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._error("INVALID_ARGUMENT", "Chunked request bodies are not supported; send a Content-Length.", status=411)
             return None
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            length = -1
+        length = self._content_length()
         if length < 0:
             self.close_connection = True
-            self._error("INVALID_ARGUMENT", "Content-Length header is not a non-negative integer.")
+            self._error("INVALID_ARGUMENT", "Content-Length header must appear once, as a non-negative integer.")
             return None
         if length > self.max_body_bytes:
             self.close_connection = True  # the unread body must not be parsed as the next request
@@ -179,6 +200,9 @@ class _Handler(BaseHTTPRequestHandler):
             return {"json": json.loads(raw.decode("utf-8"))}
         except (UnicodeDecodeError, ValueError) as exc:
             self._error("INVALID_ARGUMENT", f"Request body is not valid JSON: {exc}.")
+            return None
+        except RecursionError:
+            self._error("INVALID_ARGUMENT", "Request body is JSON nested too deeply to parse.")
             return None
 
     def _predict(self, body, name, version, label) -> dict:
@@ -199,16 +223,44 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    max_connections = 64  # set per server by RestServer; also the listen backlog
 
     def __init__(self, *args, **kwargs):
         self._open: set = set()
         self._open_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self.request_queue_size = self.max_connections
         super().__init__(*args, **kwargs)
 
     def process_request(self, request, client_address):
+        # Bounded threads: wait briefly for a slot (the accept loop pauses, the kernel backlog holds newcomers).
+        if not self._slots.acquire(timeout=BUSY_WAIT_SECONDS):
+            self._refuse_busy(request)
+            return
         with self._open_lock:
             self._open.add(request)
-        super().process_request(request, client_address)
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse_busy(self, request) -> None:
+        body = json.dumps({"error": f"Server busy: all {self.max_connections} connections are in use; retry later."})
+        reply = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {len(body)}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n{body}")
+        try:
+            request.settimeout(BUSY_WAIT_SECONDS)
+            request.sendall(reply.encode("utf-8"))
+        except OSError:
+            pass
+        super().shutdown_request(request)
 
     def shutdown_request(self, request):
         with self._open_lock:
@@ -238,13 +290,16 @@ class RestServer:
         port: TCP port, 0 picks a free one (see :attr:`port`).
         max_body_bytes: largest accepted request body.
         metrics: a :class:`~tfaug.serving.monitoring.ServingMetrics` served at its ``path``, or None.
+        timeout_seconds: a connection idle (or sending a request slowly) this long is closed (> 0).
+        max_connections: most connections served at once (>= 1), also the listen backlog.
     """
 
     def __init__(self, predictor: Predictor, host: str = "127.0.0.1", port: int = 8501, max_body_bytes: int = 16 << 20,
-                 metrics=None):
+                 metrics=None, timeout_seconds: float = 30.0, max_connections: int = 64):
         self.predictor, self.host, self.requested_port = predictor, host, int(port)
         self.metrics = metrics
         self.max_body_bytes = int(max_body_bytes)
+        self.timeout_seconds, self.max_connections = float(timeout_seconds), int(max_connections)
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -254,8 +309,11 @@ class RestServer:
 
     def start(self) -> None:
         handler = type("Handler", (_Handler,), {"predictor": self.predictor, "max_body_bytes": self.max_body_bytes,
-                                            "metrics": self.metrics})
-        server_class = type("Server6", (_Server,), {"address_family": socket.AF_INET6}) if ":" in self.host else _Server
+                                            "metrics": self.metrics, "timeout": self.timeout_seconds})
+        attrs = {"max_connections": self.max_connections}
+        if ":" in self.host:
+            attrs["address_family"] = socket.AF_INET6
+        server_class = type("Server", (_Server,), attrs)
         try:
             self._httpd = server_class((self.host, self.requested_port), handler)
         except OSError as exc:

@@ -23,9 +23,13 @@ from pathlib import Path
 
 from tfaug.errors import TfaugError
 
-__all__ = ["LocalModelServer", "ServerConfig"]
+__all__ = ["LocalModelServer", "ServerConfig", "GRPC_BYTES_PER_IMAGE", "GRPC_MESSAGE_OVERHEAD"]
 
 log = logging.getLogger("tfaug.serving")
+# Default gRPC receive cap: room for max_images_per_request rows of this many bytes (a 64x64x3 uint8 image for a
+# classifier is 12 KiB; a generator row is 12 bytes) plus a fixed allowance for the envelope.
+GRPC_BYTES_PER_IMAGE = 16 << 10
+GRPC_MESSAGE_OVERHEAD = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +49,12 @@ class ServerConfig:
         max_body_bytes: largest REST request body (>= 1).
         monitoring_config_file: a ``monitoring.config`` (MonitoringConfig text proto); with
             ``prometheus_config { enable: true }`` the REST port serves Prometheus metrics at its path.
+        max_grpc_message_bytes: largest gRPC request message (>= 1); None (default) means
+            ``GRPC_BYTES_PER_IMAGE * max_images_per_request + GRPC_MESSAGE_OVERHEAD`` (17 MiB at 1024 images),
+            see :attr:`grpc_max_message_bytes`.
+        rest_timeout_seconds: a REST connection that sends nothing for this long is closed (> 0).
+        rest_max_connections: most REST connections served at once (>= 1); more wait in the listen backlog
+            (as long again), and beyond that the kernel refuses them.
     """
 
     model_config_file: str | os.PathLike | None = None
@@ -58,6 +68,17 @@ class ServerConfig:
     max_images_per_request: int = 1024
     max_body_bytes: int = 16 << 20
     monitoring_config_file: str | os.PathLike | None = None
+    max_grpc_message_bytes: int | None = None
+    rest_timeout_seconds: float = 30.0
+    rest_max_connections: int = 64
+
+    @property
+    def grpc_max_message_bytes(self) -> int:
+        """The gRPC receive cap in bytes: ``max_grpc_message_bytes`` or its default in proportion to
+        ``max_images_per_request``."""
+        if self.max_grpc_message_bytes is not None:
+            return int(self.max_grpc_message_bytes)
+        return GRPC_BYTES_PER_IMAGE * int(self.max_images_per_request) + GRPC_MESSAGE_OVERHEAD
 
     def __post_init__(self):
         if (self.model_config_file is None) == (self.model_base is None):
@@ -74,6 +95,9 @@ class ServerConfig:
             "batch_timeout_ms": self.batch_timeout_ms >= 0,
             "max_images_per_request": self.max_images_per_request >= 1,
             "max_body_bytes": self.max_body_bytes >= 1,
+            "max_grpc_message_bytes": self.max_grpc_message_bytes is None or self.max_grpc_message_bytes >= 1,
+            "rest_timeout_seconds": self.rest_timeout_seconds > 0,
+            "rest_max_connections": self.rest_max_connections >= 1,
         }
         for name, ok in checks.items():
             if not ok:
@@ -103,6 +127,9 @@ class LocalModelServer:
         batch_timeout_ms: float = 5.0,
         max_images_per_request: int = 1024,
         max_body_bytes: int = 16 << 20,
+        max_grpc_message_bytes: int | None = None,
+        rest_timeout_seconds: float = 30.0,
+        rest_max_connections: int = 64,
         *,
         monitoring_config_file: str | os.PathLike | None = None,
         config: ServerConfig | None = None,
@@ -112,6 +139,8 @@ class LocalModelServer:
             grpc_port=grpc_port, poll_seconds=poll_seconds, max_batch_size=max_batch_size,
             batch_timeout_ms=batch_timeout_ms, max_images_per_request=max_images_per_request,
             max_body_bytes=max_body_bytes, monitoring_config_file=monitoring_config_file,
+            max_grpc_message_bytes=max_grpc_message_bytes,
+            rest_timeout_seconds=rest_timeout_seconds, rest_max_connections=rest_max_connections,
         )
         from tfaug.serving.batching import BatchingOptions, BatchStats
 
@@ -180,12 +209,14 @@ class LocalModelServer:
         predictor = Predictor(self.store, self.batching, self.batch_stats, cfg.max_images_per_request, self.metrics)
         try:
             self.store.poll_once()
-            self._rest = RestServer(predictor, cfg.host, cfg.rest_port, cfg.max_body_bytes, metrics=self.metrics)
+            self._rest = RestServer(predictor, cfg.host, cfg.rest_port, cfg.max_body_bytes, metrics=self.metrics,
+                                    timeout_seconds=cfg.rest_timeout_seconds, max_connections=cfg.rest_max_connections)
             self._rest.start()
             if cfg.grpc_port is not None:
                 from tfaug.serving.grpc_service import GrpcServer
 
-                self._grpc = GrpcServer(predictor, cfg.host, cfg.grpc_port)
+                self._grpc = GrpcServer(predictor, cfg.host, cfg.grpc_port,
+                                        max_message_bytes=cfg.grpc_max_message_bytes)
                 self._grpc.start()
         except BaseException:
             self.stop()

@@ -22,6 +22,7 @@ recorded in config.json under ``"runtime"`` but a resumed run may use another on
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -44,6 +45,8 @@ BEST_DIR = "best"  # checkpoints/best/generator.keras
 BEST_JSON = "best.json"  # checkpoints/best.json: {"step", "score", "metric"}
 BEST_SAMPLE = 256  # real and generated images scored for the best checkpoint
 BEST_SEED_OFFSET = 1_000_003  # generated images for the score use seeds apart from the sample grids'
+
+log = logging.getLogger("tfaug.training")
 
 
 
@@ -133,7 +136,7 @@ def _train(images, labels, class_names, cfg, runtime, strategy, config, run_dir,
     """The body of :func:`train_gan` inside the runtime's strategy scope; writes go to ``write_dir``."""
     import keras
 
-    from tfaug.data.pipeline import make_pipeline
+    from tfaug.data.pipeline import make_step_pipeline
     from tfaug.models.zoo import build_model
     from tfaug.training import distribute
 
@@ -145,11 +148,12 @@ def _train(images, labels, class_names, cfg, runtime, strategy, config, run_dir,
     model = build_model(cfg.model, image_shape, num_classes, cfg)
     write_json(write_dir / rd.CONFIG, config)
     start = 0
-    state = rd.read_state(run_dir) if resume else None
+    state = rd.read_state(run_dir) if resume else None  # raises when checkpoints exist but none is complete
     if state is not None:
-        start = int(state["step"])
-        restore_checkpoint(model, run_dir)
+        start = restore_checkpoint(model, run_dir)
     else:
+        if resume:
+            log.warning("%s has no checkpoint yet; the resumed run starts at step 0", run_dir)
         # One-off phase (e.g. BAGAN's autoencoder); its results live in weights, so a resume skips it.
         model.prepare(_as_float(images), labels, progress=progress)
     history = [r for r in read_jsonl(run_dir / rd.HISTORY) if r.get("step", 0) <= start]
@@ -158,7 +162,8 @@ def _train(images, labels, class_names, cfg, runtime, strategy, config, run_dir,
     run_dir = write_dir
 
     distribute.synchronize_batchnorm(model.networks().values(), strategy)
-    ds = make_pipeline(images, labels, batch, shuffle=True, seed=cfg.seed + start, repeat=True, drop_remainder=True)
+    # Batch k depends only on (seed, k): a resumed run sees the batches an uninterrupted one sees.
+    ds = make_step_pipeline(images, labels, batch, seed=cfg.seed, start_step=start)
     ds = distribute.distribute_dataset(ds, strategy)
     step_fn = distribute.make_train_function(model.train_step, strategy, jit_compile=runtime.jit_compile,
                                              name=cfg.model)
@@ -268,24 +273,32 @@ def save_checkpoint(model, run_dir: Path, step: int, finished: bool) -> None:
                 arrays[f"opt.{key}.{i:04d}"] = np.asarray(v)
         for key, var in model.state_variables().items():
             arrays[f"state.{key}"] = np.asarray(var)
-        np.savez(tmp / "optimizers.npz", **arrays)
+        np.savez(tmp / rd.OPTIMIZERS, **arrays)
         write_json(tmp / rd.STATE, {"step": int(step), "finished": bool(finished)})
     # Keras insists on the .keras suffix, so save to a hidden sibling and rename over the old file.
     tmp_path = ckpt / f".tmp-{os.getpid()}-{rd.GENERATOR}"
-    model.sampling_network.save(str(tmp_path))
-    os.replace(tmp_path, ckpt / rd.GENERATOR)
+    try:
+        model.sampling_network.save(str(tmp_path))
+        os.replace(tmp_path, ckpt / rd.GENERATOR)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    # A new complete checkpoint is published: what earlier interrupted saves left can go now.
+    rd.clean_checkpoint_leftovers(run_dir)
 
 
 def restore_checkpoint(model, run_dir: Path) -> int:
-    """Load checkpoints/last into ``model`` (networks, optimizers, state variables); returns the stored step."""
-    last = run_dir / rd.CHECKPOINTS / rd.LAST
-    state = rd.read_state(run_dir)
-    if state is None:
+    """Load the newest complete checkpoint (``checkpoints/last``, or after a kill during a save the complete
+    sibling it left, see :func:`tfaug.utils.rundir.find_checkpoint`) into ``model`` (networks, optimizers,
+    state variables); returns the stored step."""
+    found = rd.find_checkpoint(run_dir) if rd.read_state(run_dir) is not None else None
+    if found is None:
         raise TfaugError(f"{run_dir} has no checkpoint to resume from")
+    last, state = found
     try:
         for name, net in model.networks().items():
             net.load_weights(str(last / f"{name}.weights.h5"))
-        data = np.load(last / "optimizers.npz")
+        data = np.load(last / rd.OPTIMIZERS)
     except (OSError, ValueError) as exc:
         raise TfaugError(f"checkpoint in {last} is unreadable ({exc}); start a new run") from None
     for key, (opt, variables) in model.optimizers().items():

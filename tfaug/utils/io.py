@@ -98,6 +98,11 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 def atomic_directory(final: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling directory; on success rename it to ``final`` (atomic publish).
 
+    Replacing an existing ``final`` takes two renames (``final`` -> ``.NAME.old-PID``, then the temporary
+    ``.NAME.tmp-XXXX`` -> ``final``): a kill between them leaves no ``final`` but both complete directories beside
+    it. Readers that must survive that look at those hidden siblings (checkpoints:
+    :func:`tfaug.utils.rundir.find_checkpoint`, which the next save cleans up after).
+
     Args:
         final: the directory to publish.
         overwrite: replace an existing ``final``; otherwise an existing one raises FileExistsError.
