@@ -91,6 +91,14 @@ def keep_value(text: str) -> float | int:
     return value
 
 
+def class_choice(text: str) -> str:
+    """argparse type for a class: a name or an id, resolved later against the class names
+    (:func:`tfaug.utils.classes.resolve_class`)."""
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("expected a class name or id, got an empty string")
+    return str(text).strip()
+
+
 def add_data_args(p: argparse.ArgumentParser, default: str | None = None, subsets: bool = True) -> None:
     """--dataset/--data-dir, and (with ``subsets``) --per-class, --minority/--keep, --test-fraction."""
     p.add_argument("--dataset", required=default is None, default=default,
@@ -100,7 +108,8 @@ def add_data_args(p: argparse.ArgumentParser, default: str | None = None, subset
     if not subsets:
         return
     p.add_argument("--per-class", type=positive_int, help="draw K training images per class")
-    p.add_argument("--minority", type=non_negative_int, help="induce imbalance: class id to reduce")
+    p.add_argument("--minority", type=class_choice, metavar="CLASS",
+                   help="induce imbalance: class to reduce, by name or id")
     p.add_argument("--keep", type=keep_value, help="with --minority: fraction (0, 1] or count of it to keep")
     p.add_argument("--test-fraction", type=unit_fraction, default=0.3,
                    help="share of every class held out as real test data before drawing (default 0.3)")
