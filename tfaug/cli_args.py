@@ -99,6 +99,26 @@ def class_choice(text: str) -> str:
     return str(text).strip()
 
 
+def image_size(text: str) -> tuple[int, int]:
+    """argparse type for --image-size: ``HxW`` (or ``N`` for N x N) in pixels, each side in [8, 4096]."""
+    from tfaug.data.conform import parse_image_size
+    from tfaug.errors import TfaugError
+
+    try:
+        return parse_image_size(text)
+    except TfaugError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_image_args(p: argparse.ArgumentParser) -> None:
+    """--image-size and --channels: the shape every image of --dataset is brought to (tfaug.data.conform)."""
+    p.add_argument("--image-size", type=image_size, metavar="HxW",
+                   help="bring every image to H x W pixels, keeping the aspect ratio then centre-cropping "
+                        "(default: the dataset's own size; a folder of mixed sizes takes its most common one)")
+    p.add_argument("--channels", type=int, choices=(1, 3),
+                   help="1 = greyscale, 3 = RGB (default: greyscale only when every image is greyscale)")
+
+
 def add_data_args(p: argparse.ArgumentParser, default: str | None = None, subsets: bool = True) -> None:
     """--dataset/--data-dir, and (with ``subsets``) --per-class, --minority/--keep, --test-fraction."""
     p.add_argument("--dataset", required=default is None, default=default,
@@ -113,6 +133,7 @@ def add_data_args(p: argparse.ArgumentParser, default: str | None = None, subset
     p.add_argument("--keep", type=keep_value, help="with --minority: fraction (0, 1] or count of it to keep")
     p.add_argument("--test-fraction", type=unit_fraction, default=0.3,
                    help="share of every class held out as real test data before drawing (default 0.3)")
+    add_image_args(p)
 
 
 def add_runtime_args(p: argparse.ArgumentParser) -> None:

@@ -35,7 +35,8 @@ def _load_split(args):
 
     if (args.minority is None) != (args.keep is None):
         raise TfaugError("--minority and --keep go together")
-    ds = load_dataset(args.dataset, data_dir=args.data_dir)
+    ds = load_dataset(args.dataset, data_dir=args.data_dir, image_size=getattr(args, "image_size", None),
+                      channels=getattr(args, "channels", None))
     if args.minority is not None:  # a name or an id; from here on the id
         from tfaug.utils.classes import resolve_class
 
@@ -48,6 +49,7 @@ def _load_split(args):
 def _data_info(args, split) -> dict:
     return {"spec": args.dataset, "per_class": args.per_class, "minority": args.minority, "keep": args.keep,
             "test_fraction": args.test_fraction, "split_seed": args.seed, "draw_seed": args.seed,
+            "image_size": getattr(args, "image_size", None), "channels": getattr(args, "channels", None),
             "train_indices": split.train.tolist()}
 
 
