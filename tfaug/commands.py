@@ -169,7 +169,7 @@ def train_classifier(args) -> int:
     cfg = ClassifierConfig(name=args.classifier, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
     res = run(mix.images, mix.labels, num_classes=ds.num_classes, cfg=cfg, x_test=ds.images[split.test],
               y_test=ds.labels[split.test], augment=mix.augment, minority=args.minority, progress=not args.no_progress,
-              runtime=runtime)
+              runtime=runtime, log_dir=out / "tensorboard" if is_chief() else None)
     if not is_chief():  # every worker of a cluster trains the same model; only the chief writes it
         print(f"worker done: accuracy {res.metrics['accuracy']:.4f}; the chief writes {out}")
         return 0
