@@ -104,8 +104,8 @@ def train_classifier(
             come in another seeded order than on one device: Keras' ``fit`` opens the dataset once to build the
             model before training, which advances the shuffle's seed (the same step on the same batch, tested;
             another draw of batches).
-        log_dir: write TensorBoard logs (loss and accuracy every step, both phases on one step axis) there;
-            None writes none (``tfaug.training.tensorboard.classifier_callbacks``).
+        log_dir: write TensorBoard logs (loss and accuracy every step) there, a pretrain phase's under
+            ``log_dir/pretrain``; None writes none (``tfaug.training.tensorboard.classifier_callbacks``).
 
     Returns:
         A :class:`ClassifierResult`; ``history`` holds ``loss``/``accuracy`` of the main phase and, with
@@ -159,13 +159,13 @@ def train_classifier(
         augmenter = image_channels_only(augmenter, flag_channels, x_train.shape[-1])
     from tfaug.training.tensorboard import classifier_callbacks
 
-    board = classifier_callbacks(log_dir)  # one callback for every phase: its step counter runs on
     history: dict = {}
     for prefix, x, y, steps in phases:
         batch = min(cfg.batch_size, len(x))
         ds = make_pipeline(x, y, batch, shuffle=True, seed=cfg.seed, augment=augmenter, repeat=True,
                            drop_remainder=True)
         desc = "pretrain-classifier" if prefix else "train-classifier"
+        board = classifier_callbacks(log_dir, phase=prefix.rstrip("_"))
         callbacks = ([_tqdm_callback(steps, desc)] if progress else []) + board
         fit = model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks, shuffle=False)
         history.update({prefix + k: [float(v) for v in vs] for k, vs in fit.history.items()})

@@ -133,11 +133,13 @@ def plot_losses(history: list[dict], path: str | os.PathLike) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def classifier_callbacks(log_dir: str | os.PathLike | None) -> list:
-    """``[keras.callbacks.TensorBoard]`` writing loss and accuracy every step to ``log_dir``; [] for None."""
+def classifier_callbacks(log_dir: str | os.PathLike | None, phase: str = "") -> list:
+    """``[keras.callbacks.TensorBoard]`` writing loss and accuracy every step (``batch_loss``,
+    ``batch_accuracy`` of the run ``train``) to ``log_dir``, or to ``log_dir/phase`` for a named phase (e.g.
+    ``pretrain``: each ``fit`` counts its steps from 1); [] for None."""
     if log_dir is None:
         return []
     import keras
 
-    return [keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq=1, write_graph=False,
-                                        profile_batch=0)]
+    path = Path(log_dir) / phase if phase else Path(log_dir)
+    return [keras.callbacks.TensorBoard(log_dir=str(path), update_freq=1, write_graph=False, profile_batch=0)]
