@@ -7,14 +7,13 @@ when a job runs, so ``tfaug --help`` is instant.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 
 from tfaug import __version__
 from tfaug.cli_args import (add_data_args, add_runtime_args, class_choice, key_value, non_negative_float,
                             non_negative_int, positive_float, positive_int, truncation_psi, unit_fraction)
-from tfaug.utils.quiet import VERBOSE_ENV, verbose_requested
+from tfaug.utils.quiet import VERBOSE_ENV, quiet_native_logs
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -135,21 +134,15 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``tfaug`` console script; returns the exit status.
+    """Entry point of the ``tfaug`` console script (and of ``scripts/*.py``); returns the exit status.
 
-    Run as a program (``argv`` None) it owns the process's stderr: TensorFlow's native log lines are filtered
-    out (:mod:`tfaug.utils.quiet`) unless ``--verbose`` or ``TFAUG_VERBOSE=1``. Called with an ``argv`` list
-    (from Python) it leaves the caller's file descriptors alone.
+    TensorFlow's native log lines are filtered out of stderr (:mod:`tfaug.utils.quiet`) unless ``--verbose`` or
+    ``TFAUG_VERBOSE=1``; the filter runs only while the command runs, and only when ``sys.stderr`` is the
+    process's own (not when a caller such as pytest has replaced it).
     """
     warnings.formatwarning = _one_line_warning
     args = build_parser().parse_args(argv)
-    quiet = None
-    if argv is None:
-        from tfaug.utils.quiet import quiet_native_logs
-
-        quiet = quiet_native_logs(getattr(args, "verbose", False))
-    elif not verbose_requested(getattr(args, "verbose", False)):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet = quiet_native_logs(getattr(args, "verbose", False))
     from tfaug.errors import TfaugError
 
     module, _, name = args.func.partition(":")

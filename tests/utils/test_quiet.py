@@ -73,3 +73,15 @@ def test_descriptor_2_is_filtered_unless_verbose(verbose):
         assert needle in r.stderr
     for needle in ("absl::InitializeLog", "oneDNN", "cuInit", "remapper failed", "To enable the following"):
         assert (needle in r.stderr) is verbose
+
+
+def test_a_replaced_stderr_is_left_alone(capsys, monkeypatch):
+    """Under pytest's capture (or in a notebook) sys.stderr is not descriptor 2: no redirect, nothing swallowed."""
+    from tfaug.utils.quiet import owns_stderr, quiet_native_logs
+
+    monkeypatch.delenv("TFAUG_VERBOSE", raising=False)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    before = sys.stderr
+    assert not owns_stderr() and quiet_native_logs() is None and sys.stderr is before
+    print("still captured", file=sys.stderr)
+    assert "still captured" in capsys.readouterr().err

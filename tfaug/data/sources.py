@@ -7,6 +7,8 @@ Specs (see :func:`load_dataset`):
     ``npz:PATH``               arrays ``x`` (images) and ``y`` (labels), optional ``class_names``.
     ``folder:PATH``            one sub-folder per class holding image files; an optional ``manifest.csv`` at
                                the root (written by ``tfaug fill``) marks generated images (``Dataset.synthetic``).
+                               Mixed sizes and channel counts are unified by :mod:`tfaug.data.conform` (aspect
+                               ratio kept, then centre-cropped; ``image_size``/``channels`` choose the target).
 
 Everything returned is at the library's edge format: images uint8 NHWC in [0, 255] with C in {1, 3}.
 """

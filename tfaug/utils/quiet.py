@@ -18,7 +18,7 @@ import re
 import sys
 import threading
 
-__all__ = ["VERBOSE_ENV", "NativeLogFilter", "is_noise", "quiet_native_logs", "verbose_requested"]
+__all__ = ["VERBOSE_ENV", "NativeLogFilter", "is_noise", "owns_stderr", "quiet_native_logs", "verbose_requested"]
 
 VERBOSE_ENV = "TFAUG_VERBOSE"
 # absl/glog line prefix: severity letter (not F), MMDD, time (absl before InitializeLog prints "00:00:<epoch>"),
@@ -109,18 +109,28 @@ class NativeLogFilter:
         self.stop()
 
 
+def owns_stderr() -> bool:
+    """True when Python's ``sys.stderr`` writes to descriptor 2 itself (a program on a terminal, pipe or file);
+    False when a caller has replaced it (pytest's capture, a notebook), which the filter must leave alone."""
+    try:
+        return sys.stderr is not None and sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def quiet_native_logs(verbose: bool = False) -> NativeLogFilter | None:
     """Quiet TensorFlow for a command-line run, unless :func:`verbose_requested`.
 
-    Sets ``TF_CPP_MIN_LOG_LEVEL=3`` (unless already set), sends the ``tensorflow`` and ``absl`` Python loggers'
-    below-error records nowhere, and starts a :class:`NativeLogFilter`. Call it before TensorFlow is imported.
+    Sets ``TF_CPP_MIN_LOG_LEVEL=3`` (unless already set) and sends the ``tensorflow`` and ``absl`` Python loggers'
+    below-error records nowhere; when :func:`owns_stderr`, also starts a :class:`NativeLogFilter`. Call it
+    before TensorFlow is imported.
 
     Returns:
-        The started filter (stop it when the command ends), or None in verbose mode.
+        The started filter (stop it when the command ends), or None (verbose, or stderr not ours).
     """
     if verbose_requested(verbose):
         return None
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     for name in ("tensorflow", "absl"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    return NativeLogFilter().start()
+    return NativeLogFilter().start() if owns_stderr() else None
