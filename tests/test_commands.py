@@ -158,3 +158,14 @@ def test_a_real_command_prints_only_tfaugs_lines(tmp_path):
     for needle in ("absl", "cuInit", "oneDNN", "remapper", "cuda", "I0000", "E0000"):
         assert needle not in r.stderr, r.stderr[-3000:]
     assert all(line.startswith("tfaug") for line in r.stderr.splitlines() if line.strip()), r.stderr
+
+
+@pytest.mark.parametrize("argv", [["--verbose", "generate", "r", "--class-id", "0", "--out", "o"],
+                                  ["generate", "r", "--class-id", "0", "--out", "o", "--verbose"],
+                                  ["train-gan", "--dataset", "digits", "--out", "o", "--verbose"]])
+def test_verbose_is_accepted_before_or_after_the_command(argv):
+    from tfaug.cli import build_parser
+
+    assert build_parser().parse_args(argv).verbose is True
+    plain = [a for a in argv if a != "--verbose"]
+    assert build_parser().parse_args(plain).verbose is False
