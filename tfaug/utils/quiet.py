@@ -41,6 +41,16 @@ def is_noise(line: bytes) -> bool:
     return bool(_GLOG.match(text)) or text.strip().startswith(_BANNERS)
 
 
+def _write_all(fd: int, data: bytes) -> bool:
+    """Write every byte of ``data`` to ``fd``; False when the descriptor is gone (the terminal closed)."""
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    except OSError:
+        return False
+    return True
+
+
 class NativeLogFilter:
     """Redirect descriptor 2 through a thread that drops :func:`is_noise` lines; ``sys.stderr`` bypasses it.
 
@@ -82,10 +92,10 @@ class NativeLogFilter:
             pending += chunk
             *lines, pending = pending.split(b"\n")
             kept = b"".join(line + b"\n" for line in lines if not is_noise(line))
-            if kept:
-                os.write(out_fd, kept)
+            if kept and not _write_all(out_fd, kept):
+                break
         if pending and not is_noise(pending):
-            os.write(out_fd, pending)
+            _write_all(out_fd, pending)
         os.close(read_fd)
 
     def stop(self) -> None:
@@ -98,8 +108,9 @@ class NativeLogFilter:
             pass
         sys.stderr = self._saved_stderr
         os.dup2(self._saved_fd, 2)  # closes the pipe's write end: the pump sees end of file and finishes
-        self._thread.join(timeout=5)
-        os.close(self._saved_fd)
+        self._thread.join(timeout=5)  # unless a child process still holds the pipe: then leave the pump be
+        if not self._thread.is_alive():
+            os.close(self._saved_fd)
         self._saved_fd = None
 
     def __enter__(self) -> "NativeLogFilter":
