@@ -108,6 +108,10 @@ def test_export_metadata_carries_no_local_path(photo_run, photos, tmp_path):
         assert local not in text
     assert meta["run_dir"] == "pets-gan" and meta["dataset"] == f"folder:{photos.name}"
     assert meta["class_names"] == ["cat", "coffee"]
+    # the SavedModel's own metadata names its classes
+    assert main(["generate", str(tmp_path / "sm" / "pets"), "--class-id", "coffee", "--n", "1", "--out",
+                 str(tmp_path / "g")]) == 0
+    assert (tmp_path / "g" / "class1_seed0.png").is_file()
 
 
 def test_minority_by_name_with_image_size_and_channels(photos, tmp_path, capsys):
