@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test install clean studies-quick bench-install bench
 
@@ -10,19 +11,24 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 
+# tfaug alone (make demo, make install); the test extras only for make test
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e ".[test]"
+	$(BIN)/python -m pip install -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e ".[test]"
+	touch $(STAMP) $(TEST_STAMP)
 
 install: $(STAMP)
 
-## make demo: create .venv, install tfaug, run the main job on the embedded default dataset
+## make demo: create .venv, install tfaug (without the test extras), run the main job on the embedded default dataset
 demo: $(STAMP)
 	$(BIN)/tfaug demo
 
 ## make test: create/update .venv, install with test extras, run the test suite (2 workers, one test file each
 ## at a time, so module fixtures run once)
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:

@@ -7,13 +7,13 @@ when a job runs, so ``tfaug --help`` is instant.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 
 from tfaug import __version__
-from tfaug.cli_args import (add_data_args, add_runtime_args, key_value, non_negative_float, non_negative_int,
-                            positive_float, positive_int, truncation_psi, unit_fraction)
+from tfaug.cli_args import (add_data_args, add_runtime_args, class_choice, key_value, non_negative_float,
+                            non_negative_int, positive_float, positive_int, truncation_psi, unit_fraction)
+from tfaug.utils.quiet import VERBOSE_ENV, quiet_native_logs
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="tfaug", description="Enrich small or imbalanced image datasets, measure whether it helped, "
                 "and export generators for TensorFlow Serving.")
     p.add_argument("--version", action="version", version=f"tfaug {__version__}")
+    p.add_argument("--verbose", action="store_true",
+                   help=f"also show TensorFlow's own log lines (or set {VERBOSE_ENV}=1)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -81,10 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("generate", help="write N images of one class from a run directory or SavedModel")
     s.add_argument("source", metavar="RUN_DIR_OR_SAVEDMODEL")
-    s.add_argument("--class-id", type=non_negative_int, required=True)
+    s.add_argument("--class-id", type=class_choice, required=True, metavar="CLASS",
+                   help="class by name (from the run's or SavedModel's metadata) or id")
     s.add_argument("--n", type=positive_int, default=16)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", required=True, help="output directory for PNGs and grid.png")
+    s.add_argument("--out", required=True, help="output directory for PNGs and grid.png (must be empty)")
+    s.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing same-named files")
     s.add_argument("--truncation", type=truncation_psi, metavar="PSI",
                    help="truncation psi in [0, 1]: lower is closer to the class's average image (default: none)")
     s.set_defaults(func="tfaug.commands:generate")
@@ -118,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in EXTENSIONS:
         importlib.import_module(module).add_parsers(sub)
+    for command in sub.choices.values():  # --verbose after the command too; SUPPRESS keeps one given before it
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help=f"also show TensorFlow's own log lines (or set {VERBOSE_ENV}=1)")
     return p
 
 
@@ -135,16 +142,19 @@ def _set_prog(parser: argparse.ArgumentParser, command: str, prog: str) -> None:
 
 
 def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
-    """Entry point of the ``tfaug`` console script; returns the exit status.
+    """Entry point of the ``tfaug`` console script (and of ``scripts/*.py``); returns the exit status.
 
     ``prog`` (scripts/*.py pass their own file name) replaces ``tfaug COMMAND`` in the command's usage line.
+    TensorFlow's native log lines are filtered out of stderr (:mod:`tfaug.utils.quiet`) unless ``--verbose`` or
+    ``TFAUG_VERBOSE=1``; the filter runs only while the command runs, and only when ``sys.stderr`` is the
+    process's own (not when a caller such as pytest has replaced it).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.formatwarning = _one_line_warning
     parser = build_parser()
     if prog is not None and argv:
         _set_prog(parser, argv[0], prog)
     args = parser.parse_args(argv)
+    quiet = quiet_native_logs(getattr(args, "verbose", False))
     from tfaug.errors import TfaugError
 
     module, _, name = args.func.partition(":")
@@ -159,6 +169,9 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
         print(f"tfaug {args.command}: interrupted; progress so far is saved (rerun with --resume where offered)",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if quiet is not None:
+            quiet.stop()
 
 
 if __name__ == "__main__":  # pragma: no cover

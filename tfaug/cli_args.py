@@ -91,6 +91,34 @@ def keep_value(text: str) -> float | int:
     return value
 
 
+def class_choice(text: str) -> str:
+    """argparse type for a class: a name or an id, resolved later against the class names
+    (:func:`tfaug.utils.classes.resolve_class`)."""
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("expected a class name or id, got an empty string")
+    return str(text).strip()
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """argparse type for --image-size: ``HxW`` (or ``N`` for N x N) in pixels, each side in [8, 4096]."""
+    from tfaug.data.conform import parse_image_size
+    from tfaug.errors import TfaugError
+
+    try:
+        return parse_image_size(text)
+    except TfaugError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_image_args(p: argparse.ArgumentParser) -> None:
+    """--image-size and --channels: the shape every image of --dataset is brought to (tfaug.data.conform)."""
+    p.add_argument("--image-size", type=image_size, metavar="HxW",
+                   help="bring every image to H x W pixels, keeping the aspect ratio then centre-cropping "
+                        "(default: the dataset's own size; a folder of mixed sizes takes its most common one)")
+    p.add_argument("--channels", type=int, choices=(1, 3),
+                   help="1 = greyscale, 3 = RGB (default: greyscale only when every image is greyscale)")
+
+
 def add_data_args(p: argparse.ArgumentParser, default: str | None = None, subsets: bool = True) -> None:
     """--dataset/--data-dir, and (with ``subsets``) --per-class, --minority/--keep, --test-fraction."""
     p.add_argument("--dataset", required=default is None, default=default,
@@ -100,10 +128,12 @@ def add_data_args(p: argparse.ArgumentParser, default: str | None = None, subset
     if not subsets:
         return
     p.add_argument("--per-class", type=positive_int, help="draw K training images per class")
-    p.add_argument("--minority", type=non_negative_int, help="induce imbalance: class id to reduce")
+    p.add_argument("--minority", type=class_choice, metavar="CLASS",
+                   help="induce imbalance: class to reduce, by name or id")
     p.add_argument("--keep", type=keep_value, help="with --minority: fraction (0, 1] or count of it to keep")
     p.add_argument("--test-fraction", type=unit_fraction, default=0.3,
                    help="share of every class held out as real test data before drawing (default 0.3)")
+    add_image_args(p)
 
 
 def add_runtime_args(p: argparse.ArgumentParser) -> None:

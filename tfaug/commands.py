@@ -35,9 +35,12 @@ def _load_split(args):
 
     if (args.minority is None) != (args.keep is None):
         raise TfaugError("--minority and --keep go together")
-    ds = load_dataset(args.dataset, data_dir=args.data_dir)
-    if args.minority is not None and args.minority >= ds.num_classes:
-        raise TfaugError(f"--minority {args.minority} is not a class of {args.dataset} (classes 0-{ds.num_classes - 1})")
+    ds = load_dataset(args.dataset, data_dir=args.data_dir, image_size=getattr(args, "image_size", None),
+                      channels=getattr(args, "channels", None))
+    if args.minority is not None:  # a name or an id; from here on the id
+        from tfaug.utils.classes import resolve_class
+
+        args.minority = resolve_class(args.minority, ds.class_names, "--minority", args.dataset)
     split = draw_experiment(ds.labels, test_fraction=args.test_fraction, per_class=args.per_class,
                             minority=args.minority, keep=args.keep, seed=args.seed, synthetic=ds.synthetic)
     return ds, split
@@ -46,6 +49,7 @@ def _load_split(args):
 def _data_info(args, split) -> dict:
     return {"spec": args.dataset, "per_class": args.per_class, "minority": args.minority, "keep": args.keep,
             "test_fraction": args.test_fraction, "split_seed": args.seed, "draw_seed": args.seed,
+            "image_size": getattr(args, "image_size", None), "channels": getattr(args, "channels", None),
             "train_indices": split.train.tolist()}
 
 
@@ -112,13 +116,19 @@ def generate(args) -> int:
     truncation = getattr(args, "truncation", None)
     if truncation is not None and not 0.0 <= truncation <= 1.0:  # before loading anything; NaN fails too
         raise TfaugError(f"--truncation must be a psi in [0, 1] (1 = none), got {truncation:g}")
+    out = Path(args.out)
+    if out.is_dir() and any(out.iterdir()) and not getattr(args, "overwrite", False):
+        raise TfaugError(f"--out {out} is not empty; choose a new directory or pass --overwrite to write into it")
+    if out.exists() and not out.is_dir():
+        raise TfaugError(f"--out {out} is a file, not a directory; choose a directory")
     gen = load_generator(args.source)
-    if args.class_id >= gen.num_classes:
-        raise TfaugError(f"--class-id {args.class_id} is out of range: the generator has classes 0-{gen.num_classes - 1}")
-    paths = write_samples(gen, args.class_id, args.n, args.seed, args.out, truncation=truncation)
-    name = gen.class_names[args.class_id] if gen.class_names else str(args.class_id)
+    from tfaug.utils.classes import resolve_class
+
+    names = list(gen.class_names) if gen.class_names else [str(i) for i in range(gen.num_classes)]
+    class_id = resolve_class(args.class_id, names, "--class-id", "the generator")
+    paths = write_samples(gen, class_id, args.n, args.seed, args.out, truncation=truncation)
     psi = f" with truncation {truncation:g}" if truncation is not None else ""
-    print(f"wrote {args.n} images of class {args.class_id} ({name}){psi} and grid.png to {args.out}")
+    print(f"wrote {args.n} images of class {class_id} ({names[class_id]}){psi} and grid.png to {args.out}")
     return 0 if paths else 1
 
 
@@ -159,7 +169,7 @@ def train_classifier(args) -> int:
     cfg = ClassifierConfig(name=args.classifier, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
     res = run(mix.images, mix.labels, num_classes=ds.num_classes, cfg=cfg, x_test=ds.images[split.test],
               y_test=ds.labels[split.test], augment=mix.augment, minority=args.minority, progress=not args.no_progress,
-              runtime=runtime)
+              runtime=runtime, log_dir=out / "tensorboard" if is_chief() else None)
     if not is_chief():  # every worker of a cluster trains the same model; only the chief writes it
         print(f"worker done: accuracy {res.metrics['accuracy']:.4f}; the chief writes {out}")
         return 0
@@ -197,7 +207,10 @@ def _checked_generator(source, ds, split, spec):
         raise TfaugError(f"the generator has {gen.num_classes} classes but {spec} has {ds.num_classes}")
     meta = getattr(gen, "metadata", None) or {}
     data = (meta.get("config") or meta.get("training_config") or {}).get("data", {})
-    if data.get("spec") == spec and "train_indices" in data:
+    from tfaug.utils.io import portable_text
+
+    # Exported metadata keeps only a path's last component, so specs are compared in that form.
+    if data.get("spec") and portable_text(data["spec"]) == portable_text(spec) and "train_indices" in data:
         check_no_leakage(np.asarray(data["train_indices"]), split.test)
     else:
         print("note: cannot verify that the generator never saw this test set (different or unknown training data)")

@@ -55,3 +55,16 @@ def test_outputs_are_not_private(tmp_path):
         os.umask(mask)
     assert p.stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
+
+
+def test_portable_text_and_scrub_paths_drop_local_directories():
+    from tfaug.utils.io import portable_text, scrub_paths
+
+    assert portable_text("/home/ann/runs/pets-gan") == "pets-gan"
+    assert portable_text("folder:/home/ann/pets/") == "folder:pets"
+    assert portable_text("npz:~/data/x.npz") == "npz:x.npz"
+    assert portable_text("C:") == "C:"  # not absolute on POSIX: kept
+    for kept in ("digits", "tfds:mnist:test", "folder:pets", "cdcgan", "a/b", ""):
+        assert portable_text(kept) == kept
+    meta = {"run_dir": "/tmp/x/run", "n": 3, "nested": [{"spec": "folder:/srv/scans"}, 1.5, None, True]}
+    assert scrub_paths(meta) == {"run_dir": "run", "n": 3, "nested": [{"spec": "folder:scans"}, 1.5, None, True]}

@@ -7,6 +7,8 @@ Specs (see :func:`load_dataset`):
     ``npz:PATH``               arrays ``x`` (images) and ``y`` (labels), optional ``class_names``.
     ``folder:PATH``            one sub-folder per class holding image files; an optional ``manifest.csv`` at
                                the root (written by ``tfaug fill``) marks generated images (``Dataset.synthetic``).
+                               Mixed sizes and channel counts are unified by :mod:`tfaug.data.conform` (aspect
+                               ratio kept, then centre-cropped; ``image_size``/``channels`` choose the target).
 
 Everything returned is at the library's edge format: images uint8 NHWC in [0, 255] with C in {1, 3}.
 """
@@ -16,12 +18,12 @@ import csv
 import io
 import os
 import warnings
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tfaug.data.conform import conform_images
 from tfaug.errors import TfaugError
 
 VALID_SPECS = "digits, lfw_subset, tfds:NAME[:split], npz:PATH, folder:PATH"
@@ -112,13 +114,17 @@ def parse_spec(spec: str) -> tuple[str, str | None, str | None]:
     raise TfaugError(f"unknown dataset spec {spec!r}; use one of: {VALID_SPECS}")
 
 
-def load_dataset(spec: str, data_dir: str | None = None) -> Dataset:
+def load_dataset(spec: str, data_dir: str | None = None, *, image_size=None, channels: int | None = None) -> Dataset:
     """Load the dataset named by ``spec`` (see the module docstring for the forms).
 
     Args:
         spec: e.g. ``"digits"``, ``"tfds:mnist:test"``, ``"npz:data/x.npz"``, ``"folder:~/pets"``.
         data_dir: TensorFlow Datasets directory (tfds specs only); defaults to ``$TFDS_DATA_DIR`` or
             ``~/tensorflow_datasets``.
+        image_size: ``(H, W)`` or ``"HxW"`` (sides in [8, 4096]) to bring every image to; None keeps the source's
+            size (a folder of mixed sizes takes its most common size). Policy: :mod:`tfaug.data.conform` (aspect
+            ratio kept, then centre-cropped).
+        channels: 1 (greyscale) or 3 (RGB); None keeps the source's (a folder mixing greyscale and colour is RGB).
 
     Returns:
         A :class:`Dataset` with images uint8 [N, H, W, C] in [0, 255] and labels int32 in [0, K).
@@ -127,6 +133,17 @@ def load_dataset(spec: str, data_dir: str | None = None) -> Dataset:
         TfaugError: the spec is malformed or the data is missing, unreadable or inconsistent.
     """
     kind, arg, split = parse_spec(spec)
+    if kind == "folder":
+        return _load_folder(spec, arg, image_size, channels)
+    ds = _load_arrays(spec, kind, arg, split, data_dir)
+    if image_size is None and channels is None:
+        return ds
+    images = conform_images(ds.images, image_size, channels, where=spec, stacklevel=3)
+    return Dataset(images, ds.labels, ds.class_names, spec, ds.skipped, ds.synthetic)
+
+
+def _load_arrays(spec: str, kind: str, arg: str | None, split: str | None, data_dir: str | None) -> Dataset:
+    """The embedded, tfds and npz sources, at their own size."""
     if kind == "digits":
         from sklearn.datasets import load_digits
 
@@ -142,9 +159,7 @@ def load_dataset(spec: str, data_dir: str | None = None) -> Dataset:
         return Dataset(images, labels, ("non-face", "face"), spec)
     if kind == "tfds":
         return _load_tfds(spec, arg, split, data_dir)
-    if kind == "npz":
-        return _load_npz(spec, arg)
-    return _load_folder(spec, arg)
+    return _load_npz(spec, arg)
 
 
 def _to_uint8_images(x: np.ndarray, source: str) -> np.ndarray:
@@ -394,10 +409,9 @@ def _synthetic_flags(root: str, loaded: list[str], classes, labels) -> np.ndarra
     return flags
 
 
-def _load_folder(spec: str, root: str) -> Dataset:
-    """One sub-folder per class (sorted names); unreadable files are skipped and reported, never fatal."""
-    from PIL import Image
-
+def _load_folder(spec: str, root: str, image_size=None, channels: int | None = None) -> Dataset:
+    """One sub-folder per class (sorted names); unreadable files are skipped and reported, never fatal; sizes and
+    channels unified by :func:`tfaug.data.conform.conform_images`."""
     listing = list_folder(root)
     classes = listing.classes
     arrays, labels, loaded = [], [], []
@@ -418,17 +432,6 @@ def _load_folder(spec: str, root: str) -> Dataset:
         skipped = [rel for rel in listing.walk_order if rel in skipped_set]  # walk order, as the files were met
         shown = ", ".join(skipped[:20]) + (f" and {len(skipped) - 20} more" if len(skipped) > 20 else "")
         warnings.warn(f"skipped {len(skipped)} unreadable or non-image files in '{root}': {shown}", stacklevel=3)
-    gray = all(a.ndim == 2 for a in arrays)
-    arrays = [a[..., None] if gray else (np.repeat(a[..., None], 3, -1) if a.ndim == 2 else a) for a in arrays]
-    (h, w), _ = Counter(a.shape[:2] for a in arrays).most_common(1)[0]
-    n_resized = 0
-    for i, a in enumerate(arrays):
-        if a.shape[:2] != (h, w):
-            im = Image.fromarray(a[..., 0] if gray else a).resize((w, h), Image.Resampling.BILINEAR)
-            arrays[i] = np.asarray(im, np.uint8).reshape(h, w, -1)
-            n_resized += 1
-    if n_resized:
-        msg = f"resized {n_resized} of {len(arrays)} images in '{root}' to the most common size {h}x{w}"
-        warnings.warn(msg, stacklevel=3)
+    images = conform_images(arrays, image_size, channels, where=f"'{root}'", stacklevel=4)
     synthetic = _synthetic_flags(root, loaded, classes, labels)
-    return Dataset(np.stack(arrays), np.asarray(labels, np.int32), tuple(classes), spec, tuple(skipped), synthetic)
+    return Dataset(images, np.asarray(labels, np.int32), tuple(classes), spec, tuple(skipped), synthetic)

@@ -275,7 +275,9 @@ def _publish(module, signatures: dict, metadata: dict, name: str, version, base,
 def _base_metadata(metadata: dict | None, kind_default: str, image_shape, num_classes: int) -> dict:
     from tfaug import __version__
 
-    meta: dict[str, Any] = dict(metadata or {})
+    from tfaug.utils.io import scrub_paths
+
+    meta: dict[str, Any] = scrub_paths(dict(metadata or {}))  # no directories of the exporting machine
     names = meta.get("class_names")
     names = [str(i) for i in range(num_classes)] if names is None else [str(n) for n in names]
     if len(names) != num_classes:
@@ -414,8 +416,8 @@ def load_run(run_dir: str | os.PathLike, checkpoint: str = "last") -> tuple[Any,
     ckpt = run / CHECKPOINTS / GENERATOR if checkpoint == "last" else run / CHECKPOINTS / "best" / GENERATOR
     if not ckpt.is_file():
         if checkpoint == "best":
-            raise TfaugError(f"{run} has no best checkpoint (missing checkpoints/best/generator.keras); "
-                             "train with best_every > 0 or use the last checkpoint.")
+            raise TfaugError(f"{run} has no best checkpoint (missing checkpoints/best/generator.keras); train it "
+                             "with `tfaug train-gan --best-every N` (N > 0) or export the last checkpoint.")
         raise TfaugError(f"{run} has no generator checkpoint (missing checkpoints/generator.keras); train it first.")
     import keras
 
@@ -471,7 +473,7 @@ def export_run(
         "model_kind": facts["model_kind"],
         "class_names": facts["class_names"],
         "dataset": data.get("spec"),
-        "run_dir": str(Path(run_dir).resolve()),
+        "run_dir": Path(run_dir).resolve().name,  # the run's name only: metadata carries no local paths
         "checkpoint": checkpoint,
         "training_config": config,
     }

@@ -31,12 +31,14 @@ def reference_split(generator, dataset, spec: str, seed: int = 0) -> tuple[np.nd
     (``FALLBACK_TEST_FRACTION`` of every class as reference, seeded).
     """
     from tfaug.data.subsets import stratified_split
+    from tfaug.utils.io import portable_text
 
     meta = getattr(generator, "metadata", None) or {}
     data = (meta.get("config") or meta.get("training_config") or {}).get("data") or {}
     idx = data.get("train_indices")
     n = len(dataset.labels)
-    if idx is not None and data.get("spec", spec) == spec:
+    # exported metadata keeps only a path's last component (tfaug.utils.io.portable_text): compare in that form
+    if idx is not None and portable_text(data.get("spec", spec)) == portable_text(spec):
         train = np.unique(np.asarray(idx, np.int64))
         if len(train) and (train.min() < 0 or train.max() >= n):
             raise TfaugError(f"the generator's recorded training indices do not fit {spec} ({n} images); "

@@ -10,7 +10,8 @@ import signal
 import sys
 import threading
 
-from tfaug.cli_args import non_negative_float, non_negative_int, positive_float, positive_int, truncation_psi
+from tfaug.cli_args import (class_choice, non_negative_float, non_negative_int, positive_float, positive_int,
+                            truncation_psi)
 
 __all__ = ["add_parsers", "serve"]
 
@@ -132,7 +133,11 @@ def _add_query(sub) -> None:
         "class{C}_seed{S}.png files and grid.png; or print the model's --status / --metadata as JSON.",
     )
     q.add_argument("name", metavar="NAME", help="served model name, e.g. digits_cdcgan")
-    q.add_argument("--class-id", type=non_negative_int, help="class to generate (required for images)")
+    q.add_argument("--class-id", type=class_choice, metavar="CLASS",
+                   help="class to generate, by id or by name (required for images; names are read from "
+                        "--saved-models/NAME's metadata)")
+    q.add_argument("--saved-models", default="saved_models", metavar="DIR",
+                   help="where the served SavedModels lie, to look up class names (default saved_models)")
     q.add_argument("--n", type=positive_int, default=64, help="number of images (default 64)")
     q.add_argument("--seed", type=int, default=0, help="first seed; image j uses seed + j (default 0)")
     q.add_argument("--out", help="output directory for the PNGs and grid.png (required for images)")

@@ -17,7 +17,7 @@ from tfaug.errors import TfaugError
 from tfaug.serving.client import ServingClient
 from tfaug.utils.images import make_grid, save_png
 
-__all__ = ["client_from_args", "fetch_images", "write_images", "run_query"]
+__all__ = ["client_from_args", "fetch_images", "query_class_id", "write_images", "run_query"]
 
 
 def client_from_args(args) -> ServingClient:
@@ -66,6 +66,39 @@ def write_images(images: np.ndarray, class_id: int, seed: int, out_dir: str | os
     return paths + [grid]
 
 
+def query_class_id(value, model: str, saved_models: str | os.PathLike = "saved_models",
+                   version: int | None = None) -> int:
+    """The class id of ``value`` (a name or an id) for the served model ``model``.
+
+    TF Serving's model metadata carries signatures, not class names, so names are read from the SavedModel that
+    is served: ``saved_models/<model>/<version>/assets/tfaug_metadata.json`` (``version`` None: the highest one).
+    Without it an id (a whole number >= 0) is passed on unchecked and the server judges it.
+
+    Raises:
+        TfaugError: ``value`` is not a class of the model (the message lists its classes), or it is a name and
+            no local metadata holds the class names.
+    """
+    from tfaug.export.savedmodel import read_metadata
+    from tfaug.export.versions import latest_version
+    from tfaug.utils.classes import resolve_class
+
+    base = Path(saved_models) / model
+    version = latest_version(base) if version is None else version
+    names = None
+    if version is not None and (base / str(version)).is_dir():
+        try:
+            names = read_metadata(base / str(version)).get("class_names")
+        except TfaugError:  # not a tfaug export: no names to go by
+            names = None
+    if names:
+        return resolve_class(value, names, "--class-id", f"{model} ({base / str(version)})")
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    raise TfaugError(f"--class-id {text!r} is a name, but the class names of {model} are not known here (no tfaug "
+                     f"SavedModel under {base}); give the class id or --saved-models DIR")
+
+
 def run_query(args) -> int:
     """The ``tfaug query`` job (see ``tfaug query --help``); returns the exit status."""
     version = args.version
@@ -77,6 +110,8 @@ def run_query(args) -> int:
             return 0
         if args.class_id is None or args.out is None:
             raise TfaugError("--class-id and --out are required to fetch images (or pass --status / --metadata)")
+        args.class_id = query_class_id(args.class_id, args.name, getattr(args, "saved_models", "saved_models"),
+                                       version)
         images = fetch_images(client, args.name, args.class_id, args.n, args.seed, args.batch_size,
                               version=version, label=args.label, progress=not args.no_progress,
                               truncation=getattr(args, "truncation", None))

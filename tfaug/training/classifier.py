@@ -77,6 +77,7 @@ def train_classifier(
     flag_channels: int = 0,
     runtime: RuntimeConfig | None = None,
     budget_images: int | None = None,
+    log_dir: str | os.PathLike | None = None,
 ) -> ClassifierResult:
     """Train ``cfg.name`` on (x_train, y_train) and evaluate on (x_test, y_test).
 
@@ -111,6 +112,9 @@ def train_classifier(
             come in another seeded order than on one device: Keras' ``fit`` opens the dataset once to build the
             model before training, which advances the shuffle's seed (the same step on the same batch, tested;
             another draw of batches).
+        log_dir: write TensorBoard logs (loss and accuracy every step) there, a pretrain phase's under
+            ``log_dir/pretrain``, ensemble member i > 0's under ``log_dir/member_i``; None writes none
+            (``tfaug.training.tensorboard.classifier_callbacks``).
 
     Returns:
         A :class:`ClassifierResult`; ``history`` holds ``loss``/``accuracy`` of the main phase (of the first
@@ -145,7 +149,9 @@ def train_classifier(
         seed = cfg.seed + member
         model, fit_history = _train_member(cfg, seed, phases, num_classes, x_train.shape[1:], augment,
                                            flag_channels, runtime, progress,
-                                           name=cfg.name if cfg.ensemble == 1 else f"{cfg.name}_{member}")
+                                           name=cfg.name if cfg.ensemble == 1 else f"{cfg.name}_{member}",
+                                           log_dir=log_dir if member == 0 or log_dir is None
+                                           else os.path.join(log_dir, f"member_{member}"))
         members.append(model)
         if member == 0:
             history = fit_history
@@ -158,7 +164,7 @@ def train_classifier(
 
 
 def _train_member(cfg: ClassifierConfig, seed: int, phases: list, num_classes: int, shape, augment, flag_channels: int,
-                  runtime: RuntimeConfig, progress: bool, name: str):
+                  runtime: RuntimeConfig, progress: bool, name: str, log_dir=None):
     """Build, compile and fit one network through every phase; returns (model, history of its phases)."""
     import keras
 
@@ -186,13 +192,16 @@ def _train_member(cfg: ClassifierConfig, seed: int, phases: list, num_classes: i
     augmenter = build_augmenter(augment, seed=seed, channels=shape[-1] - flag_channels) if augment else None
     if augmenter is not None and flag_channels:
         augmenter = image_channels_only(augmenter, flag_channels, shape[-1])
+    from tfaug.training.tensorboard import classifier_callbacks
+
     history: dict = {}
     for prefix, x, y, steps in phases:
         batch = min(cfg.batch_size, len(x))
         ds = make_pipeline(x, y, batch, shuffle=True, seed=seed, augment=augmenter, repeat=True,
                            drop_remainder=True, one_hot=num_classes)
         desc = "pretrain-classifier" if prefix else (progress if isinstance(progress, str) else "train-classifier")
-        callbacks = [_tqdm_callback(steps, desc)] if progress else []
+        board = classifier_callbacks(log_dir, phase=prefix.rstrip("_"))
+        callbacks = ([_tqdm_callback(steps, desc)] if progress else []) + board
         fit = model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks, shuffle=False)
         history.update({prefix + k: [float(v) for v in vs] for k, vs in fit.history.items()})
     return model, history

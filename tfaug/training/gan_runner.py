@@ -139,6 +139,7 @@ def _train(images, labels, class_names, cfg, runtime, strategy, config, run_dir,
     from tfaug.data.pipeline import make_step_pipeline
     from tfaug.models.zoo import build_model
     from tfaug.training import distribute
+    from tfaug.training.tensorboard import GANBoard
 
     num_classes = len(class_names)
     image_shape = tuple(config["data"]["image_shape"])
@@ -170,6 +171,7 @@ def _train(images, labels, class_names, cfg, runtime, strategy, config, run_dir,
     log_every = log_every or max(1, cfg.steps // 100)
     grid_classes = list(range(min(num_classes, MAX_GRID_CLASSES)))
     scorer = _BestScorer(images, labels, cfg.seed, run_dir) if cfg.best_every else None
+    board = GANBoard(run_dir, model)  # RUN/tensorboard, losses.png, the grey-samples hint
     bar = _progress(progress, cfg.steps, start, f"train-gan {run_dir.name}")
     t0, step = time.perf_counter(), start
     try:
@@ -187,6 +189,7 @@ def _train(images, labels, class_names, cfg, runtime, strategy, config, run_dir,
                     record["ada_p"] = model.ada_p
                 append_jsonl(run_dir / rd.HISTORY, record)
                 history.append(record)
+                board.scalars(step, record)
                 for m in model.metrics:
                     m.reset_state()
                 if bar is not None:
@@ -196,6 +199,7 @@ def _train(images, labels, class_names, cfg, runtime, strategy, config, run_dir,
                 scorer.update(model, step)
             if cfg.sample_every and step % cfg.sample_every == 0 and step < cfg.steps:
                 write_sample_grid(model, run_dir / rd.SAMPLES / f"step_{step:06d}.png", grid_classes, class_names, step)
+                board.grid(step, run_dir / rd.SAMPLES / f"step_{step:06d}.png")
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
                 save_checkpoint(model, run_dir, step, finished=False)
     except KeyboardInterrupt:
@@ -206,6 +210,8 @@ def _train(images, labels, class_names, cfg, runtime, strategy, config, run_dir,
             bar.close()
     save_checkpoint(model, run_dir, step, finished=True)
     write_sample_grid(model, run_dir / rd.SAMPLES / "final.png", grid_classes, class_names, step)
+    board.grid(step, run_dir / rd.SAMPLES / "final.png")
+    board.finish(history, step, grid_classes)
     return GANRun(model=model, run_dir=run_dir, history=history, step=step)
 
 

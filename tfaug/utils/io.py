@@ -141,3 +141,31 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+_PATH_SPECS = ("npz:", "folder:")  # dataset specs whose argument is a path
+
+
+def portable_text(text: str) -> str:
+    """``text`` without the machine it came from: an absolute (or ``~``) path becomes its last component, and so
+    does the path of a ``npz:``/``folder:`` dataset spec (``folder:/home/ann/pets`` -> ``folder:pets``); other
+    text is returned unchanged."""
+    for prefix in _PATH_SPECS:
+        if text.lower().startswith(prefix):
+            return prefix + portable_text(text[len(prefix):])
+    stripped = text.strip()
+    if stripped.startswith("~") or (os.path.isabs(stripped) and len(stripped) > 1):
+        return Path(stripped.rstrip("/\\")).name or stripped
+    return text
+
+
+def scrub_paths(value: Any) -> Any:
+    """A copy of a JSON-like value with every string passed through :func:`portable_text` (exported metadata
+    must not carry the exporting machine's directories)."""
+    if isinstance(value, str):
+        return portable_text(value)
+    if isinstance(value, dict):
+        return {k: scrub_paths(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub_paths(v) for v in value]
+    return value

@@ -4,12 +4,15 @@
 RUN_DIR/config.json               what was trained on what (kind, config, data description, training indices)
 RUN_DIR/history.jsonl             one JSON record per logging interval (step, losses, wall time)
 RUN_DIR/samples/step_XXXXXX.png   per-class sample grids during training; samples/final.png at the end
+RUN_DIR/losses.png                every history series against the step, written at the end
+RUN_DIR/tensorboard/              TensorBoard event files: loss/*, ada/p, learning_rate/* and the sample grids
 RUN_DIR/checkpoints/generator.keras   the sampling (EMA) generator, a standalone functional Keras model
 RUN_DIR/checkpoints/last/         resume state: network weights, optimizer variables, state.json (step)
 RUN_DIR/checkpoints/best/generator.keras, checkpoints/best.json   with best_every: the best-scoring sampling
                                   network so far and its {"step", "score", "metric"}
 ```
-Everything is written atomically, so an interrupted run can always be resumed from its last checkpoint.
+Everything but the TensorBoard event files (appended as the run goes) is written atomically, so an interrupted
+run can always be resumed from its last checkpoint.
 Publishing ``checkpoints/last`` takes two renames (``last`` -> ``.last.old-PID``, then ``.last.tmp-XXXX`` ->
 ``last``); a kill between them leaves no ``last`` but two complete checkpoints beside it. :func:`find_checkpoint`
 therefore also considers those hidden siblings and picks the newest complete one (its ``state.json``, written
