@@ -35,10 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 MNIST = ROOT.parent / "shared" / "data" / "mnist10k.npz"
 DATASETS = {  # name -> (spec, k values)
-    "mnist": (f"npz:{MNIST}", (1, 5, 10, 100)),
+    "mnist": (f"npz:{MNIST}", (10, 5, 1, 100, 2)),  # also S3's k-grid (1, 2, 5, 10, 100)
     "digits": ("digits", (1, 5, 10, 50)),
 }
 ARMS = ("old/baseline", "old/classic", "new/baseline", "new/classic")
+DEFAULT_ARMS = ("new/classic", "old/classic", "new/baseline")
 
 
 def parse_args(argv=None):
@@ -47,7 +48,7 @@ def parse_args(argv=None):
     p.add_argument("--datasets", default="mnist,digits", help=f"comma list of {', '.join(DATASETS)}")
     p.add_argument("--k", default="", help="override the k values (comma list) of every dataset")
     p.add_argument("--draws", type=int, default=3, help="training draws per (dataset, k), >= 1")
-    p.add_argument("--arms", default=",".join(ARMS), help="comma list of " + ", ".join(ARMS))
+    p.add_argument("--arms", default=",".join(DEFAULT_ARMS), help="comma list of " + ", ".join(ARMS))
     p.add_argument("--shard", default="0/1", help="i/n: run every n-th cell starting at i")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny budgets, one draw, k=5 on digits")
     p.add_argument("--report", help="write the markdown report here (and .json beside it) from OUT's rows")

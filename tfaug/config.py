@@ -219,7 +219,7 @@ class RuntimeConfig:
 
 
 FEWSHOT = ClassifierConfig(name="res_cnn", width=16, dropout=0.3, batch_size=64, lr=2e-3, weight_decay=5e-4,
-                           schedule="cosine", warmup=0.05, label_smoothing=0.1, steps=1000, min_epochs=40,
+                           schedule="cosine", warmup=0.05, label_smoothing=0.1, steps=800, min_epochs=40,
                            max_steps=4000)
 DEFAULT_CLASSIFIER = "classifier/fewshot"
 
