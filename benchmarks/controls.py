@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 MNIST = ROOT.parent / "shared" / "data" / "mnist10k.npz"
 DATASETS = {  # name -> (spec, k values)
-    "mnist": (f"npz:{MNIST}", (10, 5, 1, 100, 2)),  # also S3's k-grid (1, 2, 5, 10, 100)
+    "mnist": (f"npz:{MNIST}", (10, 1, 100, 5, 2)),  # also S3's k-grid (1, 2, 5, 10, 100)
     "digits": ("digits", (1, 5, 10, 50)),
 }
 ARMS = ("old/baseline", "old/classic", "new/baseline", "new/classic")
@@ -45,7 +45,7 @@ DEFAULT_ARMS = ("new/classic", "old/classic", "new/baseline")
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="runs/controls", help="results directory (results.jsonl)")
-    p.add_argument("--datasets", default="mnist,digits", help=f"comma list of {', '.join(DATASETS)}")
+    p.add_argument("--datasets", default="digits,mnist", help=f"comma list of {', '.join(DATASETS)}")
     p.add_argument("--k", default="", help="override the k values (comma list) of every dataset")
     p.add_argument("--draws", type=int, default=3, help="training draws per (dataset, k), >= 1")
     p.add_argument("--arms", default=",".join(DEFAULT_ARMS), help="comma list of " + ", ".join(ARMS))
