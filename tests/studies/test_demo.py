@@ -49,3 +49,9 @@ def test_quick_demo_writes_report_and_resumes(tmp_path):
 
     with pytest.raises(TfaugError, match="other settings"):
         run_demo(DemoConfig.quick(per_class=4), out, saved_models=None, progress=False)
+    old = tmp_path / "old-demo"  # results of an older demo (no study.json): never mixed with this one's rows
+    old.mkdir()
+    (old / "results.jsonl").write_text(lines[0] + "\n")
+    with pytest.raises(TfaugError, match="other settings"):
+        run_demo(cfg, old, saved_models=None, progress=False)
+    assert not (old / "study.json").exists()

@@ -87,11 +87,12 @@ def run_demo(cfg: DemoConfig, out: str | os.PathLike = "runs/demo", *, saved_mod
 
 
 def _check_same_demo(out: Path, record: dict) -> None:
-    """A demo directory holds one demo: other settings (even addable ones) are refused before anything runs."""
+    """A demo directory holds one demo: other settings (even addable ones), or results without a study record (a
+    demo of an older tfaug, whose draws differ), are refused before anything runs."""
     from tfaug.studies.runner import _jsonable
 
     path = out / "study.json"
-    if path.exists() and (out / "results.jsonl").exists():
+    if (out / "results.jsonl").exists():
         try:
             same = read_json(path) == _jsonable(record)
         except (OSError, ValueError):
