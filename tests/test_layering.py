@@ -39,3 +39,13 @@ def test_no_upward_imports():
                 if parts[0] == "tfaug" and len(parts) > 1 and parts[1] in forbidden:
                     bad.append(f"{f.relative_to(PKG)} imports {mod}")
     assert not bad, "\n".join(bad)
+
+
+def test_no_import_circle_between_the_study_runner_and_its_executors():
+    """runner -> executors -> cells (one cell's work): neither executors nor cells imports the runner back."""
+    for name in ("executors", "cells"):
+        tree = ast.parse((PKG / "studies" / f"{name}.py").read_text())
+        mods = set(_imports(PKG / "studies" / f"{name}.py")) | {
+            f"{n.module}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        assert "tfaug.studies.runner" not in mods, f"studies/{name}.py imports the runner"
+    assert "tfaug.studies.executors" in set(_imports(PKG / "studies" / "runner.py"))

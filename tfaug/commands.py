@@ -151,21 +151,23 @@ def export(args) -> int:
 
 def train_classifier(args) -> int:
     from tfaug.config import ClassifierConfig
-    from tfaug.studies.strategies import build_mix, parse_strategy
+    from tfaug.synthesis.strategies import Draw, parse
     from tfaug.training.classifier import save_classifier, train_classifier as run
     from tfaug.training.distribute import is_chief
     from tfaug.utils.io import write_json
 
     runtime = _runtime(args)
     ds, split = _load_split(args)
-    base = parse_strategy(args.augment if args.augment != "none" else "baseline")
+    text = args.augment if args.augment != "none" else "baseline"
+    parse(text)  # the --augment text alone: its own errors name it
     generator = None
     if args.synthetic:
         generator = _checked_generator(args.synthetic, ds, split, args.dataset)
-    strategy = dataclasses.replace(base, generator="external" if generator else None, ratio=args.ratio)
+        text += f"+{EXTERNAL}:{args.ratio!r}"
+    strategy = parse(text, generators=(EXTERNAL,))
     out = Path(args.out)
-    mix = build_mix(strategy, ds.images[split.train], ds.labels[split.train], seed=args.seed,
-                    generator_fn=(lambda: generator) if generator else None)
+    draw = Draw(x=ds.images[split.train], y=ds.labels[split.train], num_classes=ds.num_classes, seed=args.seed)
+    mix = strategy.build(draw, resources=_OneGenerator(generator))
     cfg = ClassifierConfig(name=args.classifier, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
     res = run(mix.images, mix.labels, num_classes=ds.num_classes, cfg=cfg, x_test=ds.images[split.test],
               y_test=ds.labels[split.test], augment=mix.augment, minority=args.minority, progress=not args.no_progress,
@@ -193,6 +195,19 @@ def train_classifier(args) -> int:
                                                       "metrics": m}, name=args.export, version="auto")
         print(f"classifier exported to {path}")
     return 0
+
+
+EXTERNAL = "external"  # the strategy block name of a generator given by path (--synthetic)
+
+
+class _OneGenerator:
+    """Strategy resources holding one generator loaded from a path (``train-classifier --synthetic``)."""
+
+    def __init__(self, generator):
+        self._generator = generator
+
+    def generator(self, model: str):
+        return self._generator
 
 
 def _checked_generator(source, ds, split, spec):

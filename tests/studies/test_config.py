@@ -5,7 +5,6 @@ import pytest
 
 from tfaug.errors import TfaugError
 from tfaug.studies.config import as_dict, describe_cells, expand, load_study, study_from_dict
-from tfaug.studies.strategies import parse_strategy
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -78,23 +77,6 @@ def test_quick_overrides_merge_one_level():
     full, quick = study_from_dict(data), study_from_dict(data, quick=True)
     assert (full.repeats, full.classifier.steps) == (5, 500)
     assert (quick.repeats, quick.classifier.steps, quick.classifier.batch_size) == (1, 9, 64)
-
-
-def test_strategy_grammar():
-    s = parse_strategy("cdcgan:0.5+classic:objects")
-    assert (s.generator, s.ratio, s.ratio_given, s.augment) == ("cdcgan", 0.5, True, "classic:objects")
-    assert parse_strategy("bagan").ratio_given is False
-    assert parse_strategy("bootstrap").bootstrap == 4.0 and not parse_strategy("bootstrap").bootstrap_given
-    assert parse_strategy("synthetic-only", default_model="bagan").generator == "bagan"
-    assert parse_strategy("curriculum:cvae").generator == "cvae" and parse_strategy("curriculum:cvae").curriculum
-    f = parse_strategy("cdcgan+filter:consistency:0.9+filter:variance")
-    assert f.filters == ("consistency:0.9", "variance")
-    m = parse_strategy("m3:m=40,mu=0.1")
-    assert m.method == "m3" and m.method_args == {"m": 40, "mu": 0.1}
-    for bad in ("nope", "bootstrap:0.5", "cdcgan:x", "", "m1+classic", "filter:variance", "cdcgan+bagan",
-                "curriculum+source-flag", "m1:q=3", "extra-real+cdcgan", "classic+classic"):
-        with pytest.raises(TfaugError):
-            parse_strategy(bad)
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)

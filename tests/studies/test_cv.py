@@ -5,10 +5,9 @@ import pytest
 from tfaug.errors import TfaugError
 from tfaug.studies.config import Setting
 from tfaug.studies.cv import crossing_groups, naive_folds, source_folds
-from tfaug.studies.mix import build_study_mix
-from tfaug.studies.strategies import parse_strategy
+from tfaug.synthesis.strategies import Counts, Draw, parse
 
-SETTING = Setting("k=10", "per_class", per_class=10)
+SETTING = Counts.of(Setting("k=10", "per_class", per_class=10))
 
 
 def _originals(seed=0):
@@ -49,8 +48,7 @@ def test_tiny_classes_and_too_many_folds():
 
 def test_naive_folds_on_a_bootstrapped_mix_leak():
     x, y, idx = _originals()
-    mix = build_study_mix(parse_strategy("bootstrap"), setting=SETTING, x_real=x, y_real=y, idx_real=idx,
-                          num_classes=3, seed=0)
+    mix = parse("bootstrap").build(Draw(x=x, y=y, idx=idx, num_classes=3, seed=0), SETTING)
     assert len(mix.labels) == 4 * len(y)
     crossing = [crossing_groups(mix.groups, tr, va) for tr, va in naive_folds(mix.labels, 3, seed=0)]
     assert all(len(c) > 0 for c in crossing)  # copies of one original sit on both sides: the leak is real
@@ -71,8 +69,8 @@ def test_mix_built_per_source_fold_never_crosses():
             return Gen()
 
     for fold, (tr, va) in enumerate(source_folds(y, 3, seed=0)):
-        mix = build_study_mix(parse_strategy("cdcgan+bootstrap+classic"), setting=SETTING, x_real=x[tr],
-                              y_real=y[tr], idx_real=idx[tr], num_classes=3, resources=Res(), seed=fold)
+        mix = parse("cdcgan+bootstrap+classic").build(Draw(x=x[tr], y=y[tr], idx=idx[tr], num_classes=3, seed=fold),
+                                                      SETTING, Res())
         assert mix.n_duplicates > 0 and mix.n_synthetic > 0
         real_sources = mix.groups[mix.groups >= 0]
         assert not np.intersect1d(real_sources, idx[va]).size  # no copy of a validation original is trained on

@@ -1,4 +1,5 @@
-"""The demo end to end in its quick form: table, report, plots, export; an interrupted demo resumes."""
+"""The demo (a preset study run by run_study) end to end in its quick form: table, report, plots, export; an
+interrupted demo resumes."""
 import dataclasses
 import json
 
@@ -28,8 +29,10 @@ def test_quick_demo_writes_report_and_resumes(tmp_path):
     assert {r["n_synthetic"] for r in rows if r["strategy"].startswith("cdcgan")} == {50}
     # Leakage-safe: each repeat's generator trained on that repeat's draw only, and the test set is shared.
     for rep in (0, 1):
-        info = json.loads((out / "gan" / f"repeat{rep}" / "config.json").read_text())["data"]
-        assert info["draw_seed"] == rep and len(info["train_indices"]) == 50
+        info = json.loads((out / "generators" / "k=5" / f"r{rep}" / "cdcgan" / "config.json").read_text())["data"]
+        assert info["repeat"] == rep and len(info["train_indices"]) == 50
+        split = json.loads((out / "splits" / f"k=5_r{rep}.json").read_text())
+        assert sorted(info["train_indices"]) == sorted(split["train"]) and not set(split["train"]) & set(split["test"])
     assert res.export_path is not None and (res.export_path / "saved_model.pb").exists()
     assert "Δ accuracy vs classic" in (out / "report.md").read_text()
 
@@ -46,3 +49,9 @@ def test_quick_demo_writes_report_and_resumes(tmp_path):
 
     with pytest.raises(TfaugError, match="other settings"):
         run_demo(DemoConfig.quick(per_class=4), out, saved_models=None, progress=False)
+    old = tmp_path / "old-demo"  # results of an older demo (no study.json): never mixed with this one's rows
+    old.mkdir()
+    (old / "results.jsonl").write_text(lines[0] + "\n")
+    with pytest.raises(TfaugError, match="other settings"):
+        run_demo(cfg, old, saved_models=None, progress=False)
+    assert not (old / "study.json").exists()

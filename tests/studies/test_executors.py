@@ -85,6 +85,31 @@ def test_scheduler_never_hands_out_one_untrained_run_twice():
     assert not sched.pending and set(sched.claimed) == {("k=3", 0, None, "bagan")}
 
 
+def test_a_teacher_is_a_run_the_scheduler_claims_like_a_generator():
+    from strategy_helpers import teach_block
+
+    from tfaug.synthesis.strategies import register, unregister
+
+    block = register(teach_block())
+    try:
+        cfg = study_from_dict({**TINY, "strategies": ["teach", "baseline", "cdcgan+teach", "classic+teach"],
+                               "repeats": 2})
+        needs = {(c.strategy, c.repeat): cell_needs(cfg, c) for c in expand(cfg)}
+        assert needs[("teach", 1)] == {("k=3", 1, None, "teacher")}
+        assert needs[("cdcgan+teach", 0)] == {("k=3", 0, None, "cdcgan"), ("k=3", 0, None, "teacher")}
+        sched = Scheduler(expand(cfg), lambda c: cell_needs(cfg, c))
+        got = [sched.take() for _ in range(4)]
+        # repeat 0's teacher trains in one cell; its other teach cells wait; repeat 1's teacher trains beside it
+        assert [(c.strategy, c.repeat) for c in got] == [("teach", 0), ("baseline", 0), ("teach", 1), ("baseline", 1)]
+        assert sched.take() is None
+        sched.done(got[0])
+        assert (sched.take().strategy, sched.take().strategy) == ("cdcgan+teach", "classic+teach")  # load it
+        cv = study_from_dict({**TINY, "strategies": ["teach"], "cv": {"folds": 2, "group_aware": True}})
+        assert cell_needs(cv, expand(cv)[0]) == {("k=3", 0, f, "teacher") for f in (None, 0, 1)}
+    finally:
+        unregister(block)
+
+
 def test_threads_split_the_cpus_between_workers():
     assert executors.worker_threads(2, cpus=8) == 4 and executors.worker_threads(3, cpus=2) == 1
     env = executors.thread_env(3)

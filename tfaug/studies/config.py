@@ -15,7 +15,7 @@ A study file (see README "Studies") has these top-level keys; any other key is a
   ``grid: {real: [n, ...], synthetic: [n, ...]}`` (S4: n real and n generated images in total, spread evenly
   over classes; the generator of a repeat is trained on that repeat's largest real draw, and every smaller real
   draw is a subset of it).
-- ``strategies``  list of strategy texts (``tfaug.studies.strategies``).
+- ``strategies``  list of strategy texts (``tfaug.synthesis.strategies``).
 - ``classifier``  ``ClassifierConfig`` fields, plus ``epochs`` (then steps = ceil(epochs * train size / batch)).
 - ``generator``   ``GANConfig`` fields (``model`` is the default model of ``synthetic-only``, ``curriculum``,
                   ``source-flag`` and the S3 methods), plus ``preset`` (a ``gan/...`` preset to start from) and
@@ -310,12 +310,19 @@ def _settings(regime: str, value) -> tuple:
     return tuple(Setting(f"real={r},synthetic={s}", "grid", real=r, synthetic=s) for r, s in cells)
 
 
+def strategy_of(cfg: StudyConfig, text: str):
+    """The strategy object of ``text`` in study ``cfg`` (its default generator, named filters, methods model)."""
+    from tfaug.synthesis.strategies import parse
+
+    return parse(text, default_model=cfg.generator.model, filters=cfg.filters, method_model=cfg.methods["model"])
+
+
 def _strategies(value) -> tuple:
-    from tfaug.studies.strategies import parse_strategy
+    from tfaug.synthesis.strategies import parse
 
     texts = _str_list(value, "strategies")
     for t in texts:
-        parse_strategy(t)  # raises one sentence naming the bad block
+        parse(t)  # raises one sentence naming the bad block
     if len(set(texts)) != len(texts):
         raise TfaugError("strategies lists a strategy twice")
     return tuple(texts)
@@ -395,11 +402,10 @@ def _cv(value) -> dict | None:
 
 def _check_strategies(cfg: StudyConfig) -> None:
     """Cross-key rules: named filters exist, grids need a generator, models are zoo models."""
-    from tfaug.studies.strategies import parse_strategy
     from tfaug.synthesis.filters import parse_filters
 
     for text in cfg.strategies:
-        s = parse_strategy(text, default_model=cfg.generator.model)
+        s = strategy_of(cfg, text)
         for name in s.filters:
             if name not in cfg.filters:
                 parse_filters(name)  # not a named filter: must be a spec itself

@@ -76,7 +76,7 @@ def crossing_groups(groups, train_rows, val_rows) -> np.ndarray:
     """Real sources (groups >= 0) with rows on both sides of a fold: sorted int64 (empty when the fold is clean).
 
     Args:
-        groups: int [M] row groups (``StudyMix.groups``: dataset index of the source, negative for generated rows).
+        groups: int [M] row groups (``TrainingMix.groups``: dataset index of the source, negative for generated rows).
         train_rows, val_rows: int row positions into ``groups``.
     """
     g = np.asarray(groups, np.int64).reshape(-1)

@@ -1,22 +1,24 @@
-"""``tfaug demo``: the end-to-end slice on one dataset, honestly measured.
+"""``tfaug demo``: the end-to-end slice on one dataset, honestly measured: a preset study run by ``run_study``.
 
-For each repeat: hold out one real test set (fixed across repeats), draw k training images per class (a new draw
-per repeat), train a conditional GAN on that draw only, then train the same classifier under each strategy
-(baseline, bootstrap, classic, cdcgan, cdcgan+classic) with the same seed, and score it on the real test set.
-Results are appended cell by cell to ``results.jsonl`` so an interrupted demo resumes where it stopped; the
-report gives mean ± 95% CI and the paired difference to ``classic`` (the control a generator must beat).
+The demo is the study (``tfaug.studies.runner``) of one setting: one real test set held out first (the same in
+every repeat), k training images per class (a new draw per repeat), a conditional GAN trained on that draw only,
+and the same classifier trained under each strategy (baseline, bootstrap, classic, cdcgan, cdcgan+classic) with
+the same seed, scored on the real test set. Everything a study gives comes with it: results appended cell by cell
+to ``results.jsonl`` (an interrupted demo resumes where it stopped), ``results.csv``, ``summary.csv``,
+``summary.md``, ``study.json``, ``timing.json``; the demo adds ``report.md`` (mean ± 95% CI and the paired
+difference to ``classic``, the control a generator must beat), ``accuracy.png``, ``samples.png`` (repeat 0's
+generator) and exports that generator to ``SAVED_MODELS/demo-cdcgan/<N>/``.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfaug.config import ClassifierConfig, GANConfig, to_dict
 from tfaug.errors import TfaugError
-from tfaug.utils.io import append_jsonl, atomic_write_text, read_json, read_jsonl, write_json
+from tfaug.utils.io import atomic_write_bytes, atomic_write_text, read_json, write_json
 
 DEFAULT_STRATEGIES = ("baseline", "bootstrap", "classic", "cdcgan", "cdcgan+classic")
 
@@ -51,116 +53,65 @@ class DemoResult:
     export_path: Path | None
 
 
+def demo_study(cfg: DemoConfig) -> dict:
+    """The demo as a study mapping (``tfaug.studies.config.study_from_dict``)."""
+    return {"name": f"tfaug demo - {cfg.dataset}", "dataset": cfg.dataset, "test": {"fraction": cfg.test_fraction},
+            "per_class": [cfg.per_class], "strategies": list(cfg.strategies), "classifier": to_dict(cfg.classifier),
+            "generator": to_dict(cfg.gan), "generator_metrics": ["kid"], "repeats": cfg.repeats, "seed": cfg.seed}
+
+
 def run_demo(cfg: DemoConfig, out: str | os.PathLike = "runs/demo", *, saved_models: str | None = "saved_models",
              data_dir: str | None = None, progress: bool = True) -> DemoResult:
     """Run (or resume) the demo into ``out``; export repeat 0's generator to ``saved_models`` (None: skip)."""
-    from tfaug.data.experiment import draw_experiment
-    from tfaug.data.sources import load_dataset
-    from tfaug.studies.strategies import parse_strategy
+    from tfaug.studies.config import as_dict, study_from_dict, strategy_of
+    from tfaug.studies.runner import run_study
 
-    strategies = [parse_strategy(s) for s in cfg.strategies]
-    ds = load_dataset(cfg.dataset, data_dir=data_dir)
+    study = study_from_dict(demo_study(cfg))
     out = Path(out)
-    _check_or_write_config(out, cfg)
-    rows = read_jsonl(out / "results.jsonl")
-    done = {(r["strategy"], r["repeat"]) for r in rows}
-    cells = [(r, s) for r in range(cfg.repeats) for s in strategies]
-    bar = _bar(progress, len(cells), sum((s.name, r) in done for r, s in cells))
-    generators: dict[int, object] = {}
-    try:
-        for repeat, strategy in cells:
-            if (strategy.name, repeat) in done:
-                continue
-            split = draw_experiment(ds.labels, test_fraction=cfg.test_fraction, per_class=cfg.per_class,
-                                    seed=cfg.seed + repeat, split_seed=cfg.seed, synthetic=ds.synthetic)
-            row = _run_cell(cfg, ds, split, repeat, strategy, out, generators, progress)
-            append_jsonl(out / "results.jsonl", row)
-            rows.append(row)
-            if bar is not None:
-                bar.set_postfix(strategy=strategy.name, acc=f"{row['accuracy']:.3f}")
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    rows = [r for r in rows if r["repeat"] < cfg.repeats and r["strategy"] in cfg.strategies]
-    summary = _write_report(cfg, ds, rows, out, generators)
+    _check_same_demo(out, as_dict(study))
+    res = run_study(study, out, data_dir=data_dir, progress=progress)
+    models = [strategy_of(study, s).generator for s in study.strategies]
+    model = next((m for m in models if m), None)
+    run_dir = out / "generators" / study.settings[0].name / "r0" / model if model else None
+    _write_report(cfg, res.summary, out, run_dir)
     export_path = None
-    if saved_models and any(s.generator for s in strategies):
+    if saved_models and run_dir is not None:
         from tfaug.export.savedmodel import export_run
 
         export_path = _previous_export(out, saved_models, cfg.export_name)
         if export_path is None:  # a rerun of a finished demo does not publish the same generator again
-            export_path = export_run(_gan_dir(out, 0), name=cfg.export_name, version="auto", base=saved_models)
+            export_path = export_run(run_dir, name=cfg.export_name, version="auto", base=saved_models)
             write_json(out / "export.json", {"path": str(export_path.resolve())})
         _append_export_note(out, export_path)
-    return DemoResult(rows=rows, summary=summary, out=out, export_path=export_path)
+    return DemoResult(rows=res.rows, summary=res.summary, out=out, export_path=export_path)
 
 
-def _run_cell(cfg, ds, split, repeat, strategy, out, generators, progress) -> dict:
-    from tfaug.studies.strategies import build_mix
-    from tfaug.training.classifier import train_classifier
+def _check_same_demo(out: Path, record: dict) -> None:
+    """A demo directory holds one demo: other settings (even addable ones), or results without a study record (a
+    demo of an older tfaug, whose draws differ), are refused before anything runs."""
+    from tfaug.studies.runner import _jsonable
 
-    x_tr, y_tr = ds.images[split.train], ds.labels[split.train]
-    t0 = time.perf_counter()
-    mix = build_mix(strategy, x_tr, y_tr, seed=cfg.seed + repeat,
-                    generator_fn=lambda: _generator(cfg, ds, split, repeat, out, generators, progress))
-    t1 = time.perf_counter()
-    clf_cfg = dataclasses.replace(cfg.classifier, seed=cfg.seed + repeat)
-    res = train_classifier(mix.images, mix.labels, num_classes=ds.num_classes, cfg=clf_cfg,
-                           x_test=ds.images[split.test], y_test=ds.labels[split.test], augment=mix.augment)
-    return {"dataset": cfg.dataset, "setting": f"k={cfg.per_class}", "strategy": strategy.name, "repeat": repeat,
-            "seed": cfg.seed + repeat, **res.metrics, "n_real": mix.n_real, "n_duplicates": mix.n_duplicates,
-            "n_synthetic": mix.n_synthetic, "mix_seconds": round(t1 - t0, 2),
-            "train_seconds": round(time.perf_counter() - t1, 2)}
-
-
-def _gan_dir(out: Path, repeat: int) -> Path:
-    return out / "gan" / f"repeat{repeat}"
-
-
-def _generator(cfg, ds, split, repeat, out, cache, progress):
-    """The repeat's generator: trained on that repeat's draw only (resumed or reused if already on disk)."""
-    if repeat in cache:
-        return cache[repeat]
-    from tfaug.synthesis.loader import load_generator
-    from tfaug.training.gan_runner import train_gan
-    from tfaug.utils.rundir import read_state
-
-    run_dir = _gan_dir(out, repeat)
-    state = read_state(run_dir) if (run_dir / "config.json").exists() else None
-    if state is None or not state.get("finished"):
-        gan_cfg = dataclasses.replace(cfg.gan, seed=cfg.seed + repeat)
-        info = {"spec": cfg.dataset, "per_class": cfg.per_class, "test_fraction": cfg.test_fraction,
-                "split_seed": cfg.seed, "draw_seed": cfg.seed + repeat, "train_indices": split.train.tolist()}
-        train_gan(ds.images[split.train], ds.labels[split.train], class_names=ds.class_names, cfg=gan_cfg,
-                  out=run_dir, data_info=info, resume=(run_dir / "config.json").exists(), progress=progress)
-    cache[repeat] = load_generator(run_dir)
-    return cache[repeat]
-
-
-def _check_or_write_config(out: Path, cfg: DemoConfig) -> None:
-    record = to_dict(cfg)
-    record["strategies"] = list(cfg.strategies)
-    path = out / "config.json"
-    if path.exists():
-        old = read_json(path)
-        if old != record and (out / "results.jsonl").exists():
+    path = out / "study.json"
+    if (out / "results.jsonl").exists():
+        try:
+            same = read_json(path) == _jsonable(record)
+        except (OSError, ValueError):
+            same = False
+        if not same:
             raise TfaugError(f"{out} holds a demo with other settings; pass another --out or delete {out}")
-    write_json(path, record)
 
 
-def _write_report(cfg, ds, rows, out, generators) -> list:
-    from tfaug.studies.report import bar_chart, markdown_table, summarize, write_csv
+def _write_report(cfg: DemoConfig, summary: list, out: Path, run_dir: Path | None) -> None:
+    from tfaug.studies.report import bar_chart, markdown_table
 
-    names = list(cfg.strategies)
-    reference = "classic" if "classic" in names else None
-    summary = summarize(rows, names, reference=reference)
-    write_csv(out / "results.csv", sorted(rows, key=lambda r: (r["repeat"], names.index(r["strategy"]))), ds.class_names)
-    write_csv(out / "summary.csv", [{k: v for k, v in e.items() if k != "values"} for e in summary])
-    title = f"{cfg.dataset}: {cfg.per_class} real images/class, {cfg.repeats} repeats, test n={rows[0]['n'] if rows else 0}"
+    reference = "classic" if "classic" in cfg.strategies else None
+    title = f"{cfg.dataset}: {cfg.per_class} real images/class, {cfg.repeats} repeats"
     bar_chart(out / "accuracy.png", summary, title)
-    _sample_grid(cfg, ds, out, generators)
-    table = markdown_table(summary, reference=reference)
+    figures = ["![accuracy](accuracy.png)", ""]
+    grid = out / "samples" / f"{run_dir.parent.parent.name}_{run_dir.name}.png" if run_dir is not None else None
+    if grid is not None and grid.exists():  # run_study's grid of repeat 0's generator
+        atomic_write_bytes(out / "samples.png", grid.read_bytes())
+        figures += ["![generated samples](samples.png)", ""]
     text = "\n".join([
         f"# tfaug demo — {cfg.dataset}", "",
         f"- {cfg.per_class} real training images per class, a new draw per repeat; one held-out real test set "
@@ -168,22 +119,9 @@ def _write_report(cfg, ds, rows, out, generators) -> list:
         f"- classifier `{cfg.classifier.name}`, {cfg.classifier.steps} steps, batch {cfg.classifier.batch_size}; "
         f"cDCGAN {cfg.gan.steps} steps per repeat, trained on that repeat's draw only; 1 generated image per real image.",
         "- mean ± 95% CI over repeats (t distribution); Δ is the paired difference to `classic` (same draw and seed).",
-        "", table, "", "![accuracy](accuracy.png)", "", "![generated samples](samples.png)", ""])
+        "- the full study report (per-class recall, protocol notes) is `summary.md`.",
+        "", markdown_table(summary, reference=reference), ""] + figures)
     atomic_write_text(out / "report.md", text)
-    return summary
-
-
-def _sample_grid(cfg, ds, out, generators) -> None:
-    """Per-class grid of repeat 0's generator: one row per class (at most 20), seeds 0-9."""
-    run_dir = _gan_dir(out, 0)
-    if not (run_dir / "checkpoints" / "generator.keras").exists():
-        return
-    from tfaug.studies.resources import save_sample_grid
-    from tfaug.synthesis.loader import load_generator
-
-    gen = generators.get(0) or load_generator(run_dir)
-    save_sample_grid(gen, out / "samples.png", ds.class_names, ds.image_shape,
-                     title="cDCGAN samples (repeat 0), seeds 0-9")
 
 
 def _previous_export(out: Path, saved_models: str, name: str) -> Path | None:
@@ -199,11 +137,3 @@ def _previous_export(out: Path, saved_models: str, name: str) -> Path | None:
 def _append_export_note(out: Path, export_path: Path) -> None:
     text = (out / "report.md").read_text(encoding="utf-8")
     atomic_write_text(out / "report.md", text + f"\nGenerator of repeat 0 exported to `{export_path}`.\n")
-
-
-def _bar(enabled: bool, total: int, initial: int):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="demo cells", unit="cell", dynamic_ncols=True, position=0)

@@ -1,13 +1,14 @@
 """Run a study's cells in parallel: ``local`` (in process), ``processes`` (one machine) or ``ray`` (a cluster).
 
 Cells are independent jobs except for what they share: every cell of one (scope, repeat[, fold]) uses the same
-generators and encoder, trained once into ``OUT/generators/<scope>/r<repeat>/<run>`` (see
+generators, encoder and teacher, trained once into ``OUT/generators/<scope>/r<repeat>/<run>`` (see
 ``tfaug.studies.resources``) and loaded, not retrained, once that run is finished. The scheduler here keeps the
 most parallelism without ever training one run twice:
 
-- :func:`cell_needs` lists, from the strategy text alone, the run directories a cell may train (its generator,
-  the S3 methods' generator and VAE encoder, the encoder of a ``sphere`` filter, the per-fold runs of group-aware
-  cross-validation).
+- :func:`cell_needs` lists the run directories a cell may train: what its strategy object declares it
+  ``needs`` (``tfaug.synthesis.strategies``: its generator, the S3 methods' generator and VAE encoder, the encoder
+  of a ``sphere`` filter, the draw's teacher classifier), for the cell's draw and, in group-aware
+  cross-validation, for every fold's draw.
 - A free worker takes the first pending cell (in the sequential run order) none of whose runs is *claimed* by a
   running cell; the runs it needs that are not yet finished become its claims until it ends. So cells that train
   nothing (baseline, bootstrap, classic ...) start at once, different generators of one draw train side by side,
@@ -83,20 +84,10 @@ def thread_env(threads: int) -> dict[str, str]:
 
 def cell_needs(cfg, cell) -> frozenset:
     """Run directories ``(scope, repeat, fold or None, run name)`` that ``cell`` may train (see module docstring)."""
-    from tfaug.studies.strategies import parse_strategy
+    from tfaug.studies.config import strategy_of
 
-    s = parse_strategy(cell.strategy, default_model=cfg.generator.model)
-    names = set()
-    if s.method == "disc-bank":
-        names.add("gan-bank")
-    elif s.method:
-        names.add(cfg.methods["model"])
-        if s.method in ("m2", "m4"):
-            names.add("encoder-vae")
-    if s.generator:
-        names.add(s.generator)
-    if any("sphere" in str(cfg.filters.get(f, f)) for f in s.filters):
-        names.add("encoder-vae")
+    s = strategy_of(cfg, cell.strategy)
+    names = set(s.needs.runs)
     scope = "grid" if cell.setting.kind == "grid" else cell.setting.name
     needs = {(scope, cell.repeat, None, n) for n in names}
     if cfg.cv and (cfg.cv["group_aware"] or s.method):
@@ -214,7 +205,7 @@ class StudyWorker:
         os.environ.update(payload.get("env") or {})
 
     def run(self, key) -> dict:
-        from tfaug.studies import runner
+        from tfaug.studies.cells import build_state
 
         if self._state is None:
             import dataclasses
@@ -225,19 +216,19 @@ class StudyWorker:
             p = self.payload
             cfg = dataclasses.replace(study_from_dict(p["raw"]), runtime=RuntimeConfig(**p["runtime"]))
             _limit_tf_threads()
-            self._state = runner.build_state(cfg, p["out"], data_dir=p["data_dir"], resources_cls=_locked_resources())
+            self._state = build_state(cfg, p["out"], data_dir=p["data_dir"], resources_cls=_locked_resources())
         cells = {c.key: c for c in self._state.cells}
         return self._state.run_cell(cells[tuple(key)])
 
 
 def _locked_resources():
-    """``CellResources`` whose runs train under :func:`run_lock`: a second worker waits, then loads the run."""
+    """``CellResources`` whose runs (generators, encoder, teacher) train under :func:`run_lock`: a second worker
+    waits, then loads the run."""
     from tfaug.studies.resources import CellResources
 
     class LockedResources(CellResources):
-        def _train(self, model: str, cfg, name: str, role: str):
-            with run_lock(self.root / name):
-                return super()._train(model, cfg, name, role)
+        def _guard(self, name: str):
+            return run_lock(self.root / name)
 
     return LockedResources
 

@@ -1,6 +1,6 @@
 """What a study cell trains besides its classifier: generators, a judge classifier, an encoder, generator metrics.
 
-:class:`CellResources` implements the ``tfaug.studies.mix.Resources`` protocol for one set of real training
+:class:`CellResources` implements the ``tfaug.synthesis.strategies.Resources`` protocol for one set of real training
 images (a cell's ``generator_train`` draw, or one cross-validation fold's training originals). Everything it
 trains sees those images only, never a test image:
 
@@ -12,6 +12,10 @@ trains sees those images only, never a test image:
   ``ROOT/judge[-fold<i>].json`` records its training indices.
 - ``encode_fn()``: the posterior mean of a ``vae`` zoo model (``methods.latent_dim``, ``methods.encoder_steps``)
   trained on the images, in ``ROOT/encoder-vae[-fold<i>]``.
+- ``teacher_fn()``: softmax probabilities of the draw's control classifier: ``cfg.classifier`` trained on the
+  images with classic augmentation (:data:`TEACHER_AUGMENT`), saved to ``ROOT/teacher[-fold<i>]/classifier.keras``
+  with ``teacher.json`` (its training indices and settings, written last) so that every cell of the draw, in any
+  worker, loads it instead of training it again.
 - ``generator_metrics(model)``: ``gen_kid``, ``gen_copies``, ``gen_ssim``, ``gen_consistency`` as asked by
   ``cfg.generator_metrics`` (computed once per generator).
 
@@ -21,7 +25,9 @@ seed, the repeat and the fold), never from what ran before in the process.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -33,6 +39,7 @@ from tfaug.utils.io import read_json, write_json
 GEN_METRIC_SEED = 9_000_000  # generator-metric samples use seeds apart from the training mixes'
 MAX_METRIC_SAMPLES = 500
 MAX_HELDOUT = 1000
+TEACHER_AUGMENT = "classic"  # the teacher is the control classifier: real images + classic augmentation
 
 
 class CellResources:
@@ -62,6 +69,7 @@ class CellResources:
         self._models: dict[str, object] = {}
         self._judge = None
         self._encoder = None
+        self._teacher = None
         self._metrics: dict[str, dict] = {}
 
     # -- Resources protocol ---------------------------------------------------------------------------------
@@ -76,8 +84,17 @@ class CellResources:
         """images float32 [-1, 1] [n, H, W, C] -> softmax probabilities float32 [n, K] of the judge classifier."""
         if self._judge is None:
             self._judge = self._train_judge()
-        model = self._judge
+        return self._probabilities(self._judge)
 
+    def teacher_fn(self):
+        """images float32 [-1, 1] [n, H, W, C] -> softmax probabilities float32 [n, K] of the draw's teacher (the
+        control classifier, trained once per draw and shared by its cells; see the module docstring)."""
+        if self._teacher is None:
+            with self._guard(f"teacher{self.suffix}"):
+                self._teacher = self._teacher_model()
+        return self._probabilities(self._teacher)
+
+    def _probabilities(self, model):
         def probabilities(x):
             import tensorflow as tf
 
@@ -152,8 +169,16 @@ class CellResources:
         return float(res["share_copies_pixel"])
 
     # -- training ---------------------------------------------------------------------------------------
+    def _guard(self, name: str):
+        """Context held while run ``root/name`` is trained or loaded (parallel workers lock it; here: nothing)."""
+        return contextlib.nullcontext()
+
     def _train(self, model: str, cfg, name: str, role: str):
-        """Train (or reuse / resume) ``model`` in ``root/name``; returns the in-memory zoo model."""
+        """Train (or reuse / resume) ``model`` in ``root/name`` under :meth:`_guard`; returns the zoo model."""
+        with self._guard(name):
+            return self._train_run(model, cfg, name, role)
+
+    def _train_run(self, model: str, cfg, name: str, role: str):
         from tfaug.training.gan_runner import restore_checkpoint, train_gan
         from tfaug.utils import rundir as rd
 
@@ -189,6 +214,37 @@ class CellResources:
         """The study's ``RuntimeConfig`` (None, i.e. the default one, for a config without ``runtime``)."""
         return getattr(self.cfg, "runtime", None)
 
+    def _teacher_model(self):
+        """The teacher run ``root/teacher[-fold<i>]``: loaded when finished for these images, else trained."""
+        from tfaug.config import to_dict
+        from tfaug.training.classifier import save_classifier, train_classifier
+
+        t0 = time.perf_counter()
+        run = self.root / f"teacher{self.suffix}"
+        cfg = dataclasses.replace(self.cfg.classifier, seed=self.seed,
+                                  steps=self.cfg.classifier_steps(len(self.images)))
+        record = {**self.info, "role": "teacher", "train_indices": self.indices.tolist(), "augment": TEACHER_AUGMENT,
+                  "classifier": to_dict(cfg)}
+        if (run / "teacher.json").exists():
+            stored = read_json(run / "teacher.json")
+            if stored.get("train_indices") != record["train_indices"]:
+                raise TfaugError(f"{run} was trained on other images than this cell's draw; "
+                                 "pass another --out or delete that run directory")
+            if stored == _plain(record) and (run / "classifier.keras").exists():
+                import keras
+
+                import tfaug.models.networks.layers  # noqa: F401 - registers tfaug's layers for loading
+
+                model = keras.models.load_model(run / "classifier.keras", compile=False)
+                self.seconds += time.perf_counter() - t0
+                return model
+        res = train_classifier(self.images, self.labels, num_classes=len(self.class_names), cfg=cfg,
+                               augment=TEACHER_AUGMENT, runtime=self._runtime())
+        save_classifier(res.model, run / "classifier.keras")
+        write_json(run / "teacher.json", record)  # last: marks the run finished
+        self.seconds += time.perf_counter() - t0
+        return res.model
+
     def _train_judge(self):
         from tfaug.training.classifier import train_classifier
 
@@ -203,6 +259,11 @@ class CellResources:
             write_json(path, record)
         self.seconds += time.perf_counter() - t0
         return res.model
+
+
+def _plain(record: dict):
+    """``record`` as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(record))
 
 
 def save_sample_grid(generator, path, class_names, image_shape, title: str) -> Path:
