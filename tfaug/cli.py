@@ -105,12 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("train-classifier", help="train a classifier on real (+ enriched) data, score on real test data")
     add_data_args(c)
-    c.add_argument("--augment", default="none", help="none | bootstrap[:F] | classic[:PRESET] (default none)")
+    c.add_argument("--augment", default="none",
+                   help="none | bootstrap[:F] | classic[:PRESET] (default none); a bare classic picks the data kind's "
+                        "preset, its milder one or none on validation splits of the training draw")
     c.add_argument("--synthetic", metavar="RUN_DIR_OR_SAVEDMODEL", help="add generated images from this generator")
     c.add_argument("--ratio", type=positive_float, default=1.0, help="generated images per real image (default 1)")
-    c.add_argument("--classifier", default="small_cnn", choices=["small_cnn", "lenet5"])
-    c.add_argument("--steps", type=positive_int, default=500)
-    c.add_argument("--batch-size", type=positive_int, default=32)
+    c.add_argument("--classifier", default="fewshot", choices=["fewshot", "res_cnn", "small_cnn", "lenet5"],
+                   help="fewshot (default: the preset classifier/fewshot, the control every enrichment must beat) "
+                        "or a network with the first wave's settings (Adam, constant lr, 600 steps, batch 32)")
+    c.add_argument("--steps", type=positive_int, default=None,
+                   help="optimisation steps (default: the classifier's budget for the training draw)")
+    c.add_argument("--batch-size", type=positive_int, default=None, help="images per step (default: the classifier's)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", required=True, help="run directory")
     c.add_argument("--export", metavar="NAME", help="also export the classifier to saved_models/NAME")

@@ -149,8 +149,17 @@ def export(args) -> int:
     return 0
 
 
+def _choice_text(choice) -> str:
+    if choice.protocol == "default":
+        return "a class has fewer than 2 training images, so nothing could be held out to validate it"
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in choice.scores.items())
+    return f"validation accuracy {scores}"
+
+
 def train_classifier(args) -> int:
-    from tfaug.config import ClassifierConfig
+    from tfaug.augment.kinds import is_auto
+    from tfaug.config import FEWSHOT, ClassifierConfig
+    from tfaug.training.augment_choice import choose_augment
     from tfaug.synthesis.strategies import Draw, parse
     from tfaug.training.classifier import save_classifier, train_classifier as run
     from tfaug.training.distribute import is_chief
@@ -168,17 +177,28 @@ def train_classifier(args) -> int:
     out = Path(args.out)
     draw = Draw(x=ds.images[split.train], y=ds.labels[split.train], num_classes=ds.num_classes, seed=args.seed)
     mix = strategy.build(draw, resources=_OneGenerator(generator))
-    cfg = ClassifierConfig(name=args.classifier, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    cfg = FEWSHOT if args.classifier == "fewshot" else ClassifierConfig(name=args.classifier)
+    cfg = dataclasses.replace(cfg, seed=args.seed, batch_size=args.batch_size or cfg.batch_size)
+    if args.steps:
+        cfg = dataclasses.replace(cfg, steps=args.steps, min_epochs=0.0, max_steps=0)
+    choice = None
+    if is_auto(mix.augment):  # chosen on validation splits of the training draw, never on the test set
+        choice = choose_augment(draw.x, draw.y, num_classes=ds.num_classes, cfg=cfg,
+                                progress="choosing the classic augmentation" if not args.no_progress else False)
+        print(f"classic augmentation for this draw: {choice.spec} (data kind {choice.kind}; {_choice_text(choice)})")
+        mix.augment = None if choice.spec == "none" else choice.spec
     res = run(mix.images, mix.labels, num_classes=ds.num_classes, cfg=cfg, x_test=ds.images[split.test],
               y_test=ds.labels[split.test], augment=mix.augment, minority=args.minority, progress=not args.no_progress,
-              runtime=runtime, log_dir=out / "tensorboard" if is_chief() else None)
+              runtime=runtime, log_dir=out / "tensorboard" if is_chief() else None, budget_images=mix.n_real)
     if not is_chief():  # every worker of a cluster trains the same model; only the chief writes it
         print(f"worker done: accuracy {res.metrics['accuracy']:.4f}; the chief writes {out}")
         return 0
     write_json(out / "config.json", {"kind": "classifier", "classifier": dataclasses.asdict(cfg),
                                      "data": {**_data_info(args, split), "class_names": list(ds.class_names),
                                               "image_shape": list(ds.image_shape)},
-                                     "augment": args.augment, "synthetic": args.synthetic, "ratio": args.ratio,
+                                     "augment": args.augment, "augment_used": mix.augment or "none",
+                                     "augment_choice": dataclasses.asdict(choice) if choice else None,
+                                     "steps": res.steps, "synthetic": args.synthetic, "ratio": args.ratio,
                                      "n_real": mix.n_real, "n_duplicates": mix.n_duplicates,
                                      "n_synthetic": mix.n_synthetic, "runtime": dataclasses.asdict(runtime)})
     write_json(out / "metrics.json", res.metrics)

@@ -139,6 +139,7 @@ class _State:
         """Train the strategy on the real draw (with ``res``) and predict class ids for every array in ``evals``."""
         if strategy.method:
             return self._method(strategy, real, res, evals, seed)
+        from tfaug.augment.kinds import is_auto
         from tfaug.synthesis.strategies import Counts, Draw, add_flag
 
         draw = Draw(x=real.x, y=real.y, idx=real.idx, num_classes=self.num_classes, seed=seed)
@@ -146,6 +147,8 @@ class _State:
             pool = np.asarray(pool, np.int64)
             draw.pool_x, draw.pool_y, draw.pool_idx = self.float_images(pool), self.labels[pool], pool
         mix = strategy.build(draw, Counts.of(setting), res)
+        if is_auto(mix.augment):  # a bare `classic`: the draw's own choice (validated on the draw, once per draw)
+            mix.augment = res.augment_spec()
         t0 = time.perf_counter()
         model = self.train(mix, seed)
         if mix.source_flag:
@@ -158,7 +161,11 @@ class _State:
         from tfaug.training.classifier import train_classifier
 
         x, y = (mix.images, mix.labels) if rows is None else (mix.images[rows], mix.labels[rows])
-        clf = dataclasses.replace(self.cfg.classifier, seed=seed, steps=self.cfg.classifier_steps(len(x)))
+        # The budget follows the real draw (a strategy that adds images trains as long as its control); with
+        # `epochs` it follows the training set, as configured.
+        n = len(x) if self.cfg.classifier_epochs is not None else mix.n_real
+        clf = dataclasses.replace(self.cfg.classifier, seed=seed, steps=self.cfg.classifier_steps(n),
+                                  min_epochs=0.0, max_steps=0)
         kwargs = {"flag_channels": 1} if mix.source_flag else {}  # classic augmentation must not touch the flag
         if mix.pretrain is not None:
             px, py = mix.pretrain

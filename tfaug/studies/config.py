@@ -16,7 +16,9 @@ A study file (see README "Studies") has these top-level keys; any other key is a
   over classes; the generator of a repeat is trained on that repeat's largest real draw, and every smaller real
   draw is a subset of it).
 - ``strategies``  list of strategy texts (``tfaug.synthesis.strategies``).
-- ``classifier``  ``ClassifierConfig`` fields, plus ``epochs`` (then steps = ceil(epochs * train size / batch)).
+- ``classifier``  ``ClassifierConfig`` fields, plus ``epochs`` (then steps = ceil(epochs * train size / batch)) and
+                  ``preset`` (start from ``classifier/PRESET``). Without ``name`` and ``preset`` the section starts
+                  from the default control ``classifier/fewshot``; with ``name`` from the field defaults.
 - ``generator``   ``GANConfig`` fields (``model`` is the default model of ``synthetic-only``, ``curriculum``,
                   ``source-flag`` and the S3 methods), plus ``preset`` (a ``gan/...`` preset to start from) and
                   ``models: {MODEL: {field: value}}`` (per-model overrides).
@@ -122,9 +124,10 @@ class StudyConfig:
         return dataclasses.replace(self.generator, model=model, seed=seed, **fields)
 
     def classifier_steps(self, n_train: int) -> int:
-        """Optimisation steps for a training set of ``n_train`` images (epochs converted when given)."""
+        """Optimisation steps for a training set of ``n_train`` images: ``classifier.budget(n_train)`` (pass the
+        real draw's size), or with ``epochs`` exactly ``ceil(epochs * n_train / batch)``."""
         if self.classifier_epochs is None:
-            return self.classifier.steps
+            return self.classifier.budget(n_train)
         batch = min(self.classifier.batch_size, max(1, n_train))
         return max(1, math.ceil(self.classifier_epochs * n_train / batch))
 
@@ -329,7 +332,11 @@ def _strategies(value) -> tuple:
 
 
 def _classifier(value) -> tuple[ClassifierConfig, float | None]:
-    from tfaug.config import from_dict
+    """The ``classifier`` section: a section that names no network (``name``) and no preset (``preset``) starts
+    from the default control, ``classifier/fewshot``; ``preset: NAME`` starts from ``classifier/NAME``; a section
+    with ``name`` starts from ``ClassifierConfig``'s own field defaults (the first wave's meaning, kept for the
+    reproduction configs). Other keys override."""
+    from tfaug.config import DEFAULT_CLASSIFIER, PRESETS, from_dict, to_dict
 
     value = dict(_mapping(value, "classifier"))
     epochs = value.pop("epochs", None)
@@ -337,6 +344,15 @@ def _classifier(value) -> tuple[ClassifierConfig, float | None]:
         if "steps" in value:
             raise TfaugError("classifier takes steps or epochs, not both")
         epochs = _number(epochs, "classifier.epochs", 0.0, open_low=True)
+    name = value.pop("preset", None)
+    if name is None and "name" not in value:
+        name = DEFAULT_CLASSIFIER.split("/", 1)[1]
+    if name is not None:
+        key = f"classifier/{name}"
+        if key not in PRESETS:
+            known = ", ".join(k.split("/", 1)[1] for k in sorted(PRESETS) if k.startswith("classifier/"))
+            raise TfaugError(f"unknown classifier preset {name!r}; known presets: {known}")
+        value = {**to_dict(PRESETS[key]), **value}
     try:
         return from_dict(ClassifierConfig, value), epochs
     except TypeError as e:

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfaug.config import ClassifierConfig, GANConfig, to_dict
+from tfaug.config import FEWSHOT, ClassifierConfig, GANConfig, to_dict
 from tfaug.errors import TfaugError
 from tfaug.utils.io import atomic_write_bytes, atomic_write_text, read_json, write_json
 
@@ -35,13 +35,13 @@ class DemoConfig:
     seed: int = 0
     gan: GANConfig = field(default_factory=lambda: GANConfig(steps=1500, batch_size=64, width=32, sample_every=500,
                                                              checkpoint_every=500))
-    classifier: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(steps=500, batch_size=32))
+    classifier: ClassifierConfig = FEWSHOT  # the default control (classifier/fewshot)
     export_name: str = "demo-cdcgan"
 
     @staticmethod
     def quick(**changes) -> "DemoConfig":
         base = DemoConfig(repeats=2, gan=GANConfig(steps=60, batch_size=32, width=8, sample_every=0, checkpoint_every=0),
-                          classifier=ClassifierConfig(steps=40, batch_size=32, width=8))
+                          classifier=dataclasses.replace(FEWSHOT, steps=40, min_epochs=0.0, batch_size=32, width=4))
         return dataclasses.replace(base, **changes)
 
 

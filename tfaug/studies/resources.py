@@ -12,8 +12,11 @@ trains sees those images only, never a test image:
   ``ROOT/judge[-fold<i>].json`` records its training indices.
 - ``encode_fn()``: the posterior mean of a ``vae`` zoo model (``methods.latent_dim``, ``methods.encoder_steps``)
   trained on the images, in ``ROOT/encoder-vae[-fold<i>]``.
+- ``augment_spec()``: the classic augmentation a bare ``classic`` means for this draw: the data kind's preset,
+  its milder one or none, chosen on validation splits of the images (``tfaug.training.augment_choice``), once per
+  draw; ``ROOT/augment[-fold<i>].json`` records it (with the images' indices) so other cells and workers reuse it.
 - ``teacher_fn()``: softmax probabilities of the draw's control classifier: ``cfg.classifier`` trained on the
-  images with classic augmentation (:data:`TEACHER_AUGMENT`), saved to ``ROOT/teacher[-fold<i>]/classifier.keras``
+  images with the draw's classic augmentation (``augment_spec()``), saved to ``ROOT/teacher[-fold<i>]/classifier.keras``
   with ``teacher.json`` (its training indices and settings, written last) so that every cell of the draw, in any
   worker, loads it instead of training it again.
 - ``generator_metrics(model)``: ``gen_kid``, ``gen_copies``, ``gen_ssim``, ``gen_consistency`` as asked by
@@ -39,7 +42,8 @@ from tfaug.utils.io import read_json, write_json
 GEN_METRIC_SEED = 9_000_000  # generator-metric samples use seeds apart from the training mixes'
 MAX_METRIC_SAMPLES = 500
 MAX_HELDOUT = 1000
-TEACHER_AUGMENT = "classic"  # the teacher is the control classifier: real images + classic augmentation
+# The teacher is the control classifier: real images + classic augmentation (a bare `classic`: the draw's choice).
+TEACHER_AUGMENT = "classic"
 
 
 class CellResources:
@@ -70,6 +74,7 @@ class CellResources:
         self._judge = None
         self._encoder = None
         self._teacher = None
+        self._augment = None
         self._metrics: dict[str, dict] = {}
 
     # -- Resources protocol ---------------------------------------------------------------------------------
@@ -93,6 +98,32 @@ class CellResources:
             with self._guard(f"teacher{self.suffix}"):
                 self._teacher = self._teacher_model()
         return self._probabilities(self._teacher)
+
+    def augment_spec(self) -> str:
+        """The draw's resolved classic augmentation (``classic:KIND``, ``classic:KIND-mild`` or ``none``)."""
+        if self._augment is None:
+            with self._guard(f"augment{self.suffix}"):
+                self._augment = self._augment_choice()
+        return self._augment
+
+    def _augment_choice(self) -> str:
+        from tfaug.config import to_dict
+        from tfaug.training.augment_choice import choose_augment
+
+        t0 = time.perf_counter()
+        path = self.root / f"augment{self.suffix}.json"
+        cfg = dataclasses.replace(self.cfg.classifier, seed=self.seed, min_epochs=0.0, max_steps=0,
+                                  steps=self.cfg.classifier_steps(len(self.images)))
+        record = {**self.info, "role": "augment", "train_indices": self.indices.tolist(), "classifier": to_dict(cfg)}
+        if path.exists():
+            stored = read_json(path)
+            if {k: stored.get(k) for k in record} == _plain(record) and "spec" in stored:
+                return stored["spec"]
+        choice = choose_augment(self.images, self.labels, num_classes=len(self.class_names), cfg=cfg)
+        write_json(path, {**record, "spec": choice.spec, "kind": choice.kind, "protocol": choice.protocol,
+                          "scores": choice.scores})
+        self.seconds += time.perf_counter() - t0
+        return choice.spec
 
     def _probabilities(self, model):
         def probabilities(x):
@@ -223,7 +254,8 @@ class CellResources:
         run = self.root / f"teacher{self.suffix}"
         cfg = dataclasses.replace(self.cfg.classifier, seed=self.seed,
                                   steps=self.cfg.classifier_steps(len(self.images)))
-        record = {**self.info, "role": "teacher", "train_indices": self.indices.tolist(), "augment": TEACHER_AUGMENT,
+        augment = self.augment_spec() if TEACHER_AUGMENT == "classic" else TEACHER_AUGMENT
+        record = {**self.info, "role": "teacher", "train_indices": self.indices.tolist(), "augment": augment,
                   "classifier": to_dict(cfg)}
         if (run / "teacher.json").exists():
             stored = read_json(run / "teacher.json")
@@ -239,7 +271,7 @@ class CellResources:
                 self.seconds += time.perf_counter() - t0
                 return model
         res = train_classifier(self.images, self.labels, num_classes=len(self.class_names), cfg=cfg,
-                               augment=TEACHER_AUGMENT, runtime=self._runtime())
+                               augment=None if augment == "none" else augment, runtime=self._runtime())
         save_classifier(res.model, run / "classifier.keras")
         write_json(run / "teacher.json", record)  # last: marks the run finished
         self.seconds += time.perf_counter() - t0
