@@ -39,7 +39,7 @@ def trainings(monkeypatch):
         calls.append((len(x), augment))
         keras.utils.set_random_seed(cfg.seed)
         model = keras.Sequential([keras.Input(np.shape(x)[1:]), keras.layers.Flatten(), keras.layers.Dense(num_classes)])
-        return SimpleNamespace(model=model, metrics={}, history={})
+        return SimpleNamespace(model=model, metrics={"accuracy": 0.5}, history={})  # ties: the preset is chosen
 
     monkeypatch.setattr(classifier, "train_classifier", fake)
     return calls
@@ -49,13 +49,18 @@ def test_teacher_trained_once_per_draw_and_shared_by_its_cells(teach, trainings,
     out = tmp_path / "study"
     res = run_study(study_from_dict(STUDY), out, progress=False)
     assert len(res.rows) == 4 and len(TEACH_CALLS) == 4  # both teach cells of both repeats asked the teacher
-    teachers = [c for c in trainings if c[1] == TEACHER_AUGMENT]
-    assert teachers == [(20, TEACHER_AUGMENT)] * 2  # one per repeat's draw (10 classes x 2 images)
-    assert len(trainings) == 4 + 2  # the four cells' classifiers and the two teachers, nothing else
+    # A bare classic is the draw's validated choice: digits are glyphs, and the fake scores tie, so the preset wins.
+    assert TEACHER_AUGMENT == "classic"
+    teachers = [c for c in trainings if c[1] == "classic:glyphs" and c[0] == 20]
+    assert teachers == [(20, "classic:glyphs")] * 2  # one per repeat's draw (10 classes x 2 images)
+    choices = [c for c in trainings if c[0] == 10]  # 1 of 2 images per class held out: preset and none, 2 splits
+    assert sorted(choices, key=str) == sorted([(10, "classic:glyphs"), (10, None)] * 4, key=str)
+    assert len(trainings) == 4 + 2 + 8  # the cells' classifiers, the teachers, the choices, nothing else
     for r in (0, 1):
         run = out / "generators" / "k=2" / f"r{r}" / "teacher"
         record = read_json(run / "teacher.json")
-        assert (run / "classifier.keras").exists() and record["augment"] == TEACHER_AUGMENT
+        assert (run / "classifier.keras").exists() and record["augment"] == "classic:glyphs"
+        assert read_json(run.parent / "augment.json")["augment"] == "classic:glyphs"
         assert record["repeat"] == r and len(record["train_indices"]) == 20
         split = read_json(out / "splits" / f"k=2_r{r}.json")
         assert sorted(record["train_indices"]) == sorted(split["generator_train"])  # the draw, never a test image
@@ -76,11 +81,15 @@ def test_a_second_worker_loads_the_teacher_the_first_one_trained(teach, training
     first, second = Locked(cfg, **kw), Locked(cfg, **kw)  # two workers' resources of one draw
     p1 = first.teacher_fn()(x[:5] / 127.5 - 1)
     p2 = second.teacher_fn()(x[:5] / 127.5 - 1)
-    assert trainings == [(12, TEACHER_AUGMENT)]  # trained once, loaded by the second worker
+    # the draw's augmentation choice (preset and none, 2 validation splits of 9 images) and the teacher, once each;
+    # the second worker loads both
+    assert sorted(trainings, key=str) == sorted([(9, "classic:glyphs"), (9, None)] * 2 + [(12, "classic:glyphs")],
+                                                key=str)
     assert np.allclose(p1, p2, atol=1e-6) and p1.shape == (5, 3)
     other = Locked(cfg, **{**kw, "indices": np.arange(len(x))})
     with pytest.raises(Exception, match="trained on other images"):
         other.teacher_fn()
     fold = Locked(cfg, **{**kw, "suffix": "-fold0"})
+    trainings.clear()
     fold.teacher_fn()
-    assert len(trainings) == 2 and (tmp_path / "teacher-fold0" / "teacher.json").exists()  # a fold is a draw too
+    assert len(trainings) == 4 + 1 and (tmp_path / "teacher-fold0" / "teacher.json").exists()  # a fold is a draw too

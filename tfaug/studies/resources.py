@@ -117,10 +117,10 @@ class CellResources:
         record = {**self.info, "role": "augment", "train_indices": self.indices.tolist(), "classifier": to_dict(cfg)}
         if path.exists():
             stored = read_json(path)
-            if {k: stored.get(k) for k in record} == _plain(record) and "spec" in stored:
-                return stored["spec"]
+            if {k: stored.get(k) for k in record} == _plain(record) and "augment" in stored:
+                return stored["augment"]
         choice = choose_augment(self.images, self.labels, num_classes=len(self.class_names), cfg=cfg)
-        write_json(path, {**record, "spec": choice.spec, "kind": choice.kind, "protocol": choice.protocol,
+        write_json(path, {**record, "augment": choice.spec, "kind": choice.kind, "protocol": choice.protocol,
                           "scores": choice.scores})
         self.seconds += time.perf_counter() - t0
         return choice.spec
