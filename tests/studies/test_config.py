@@ -13,7 +13,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 def _base(**changes):
     data = {"name": "t", "dataset": "digits", "per_class": [1, 5], "strategies": ["baseline", "classic"]}
     data.update(changes)
-    return data
+    return {k: v for k, v in data.items() if v is not None}  # None drops a key (per_class=None: another regime)
 
 
 def test_expansion_order_and_seeds():
@@ -42,6 +42,13 @@ def test_expansion_order_and_seeds():
     ({"generator_metrics": ["fid"]}, "unknown generator metric 'fid'"),
     ({"imbalance": {"minority": 4, "keep": [0.5]}}, "exactly one regime key"),
     ({"quick": {"repeats": 1, "nonsense": 2}}, "unknown key 'nonsense' in 'quick'"),
+    ({"per_class": None, "imbalance": {"profile": "exponential"}}, "needs ratio"),
+    ({"per_class": None, "imbalance": {"profile": "linear", "ratio": [10]}}, "profile must be one of exponential"),
+    ({"per_class": None, "imbalance": {"profile": "exponential", "ratio": [0.5]}}, "imbalance.ratio must be a number"),
+    ({"per_class": None, "imbalance": {"profile": "exponential", "ratio": [float("inf")]}}, "finite number"),
+    ({"per_class": None, "imbalance": {"profile": "exponential", "ratio": [10], "minority": 3, "keep": [12]}},
+     "minority/keep or profile/ratio, not both"),
+    ({"per_class": None, "imbalance": {"ratio": [10], "tail": 3}}, "unknown key 'tail' in 'imbalance'"),
 ])
 def test_bad_configs_fail_with_one_sentence(changes, message):
     with pytest.raises(TfaugError) as info:
@@ -61,6 +68,22 @@ def test_regimes_and_cross_key_rules():
         study_from_dict({"dataset": "digits", "grid": {"real": [20], "synthetic": [40]}, "strategies": ["classic"]})
     with pytest.raises(TfaugError, match="whole count"):
         study_from_dict({"dataset": "digits", "imbalance": {"minority": 4, "keep": [2.5]}, "strategies": ["baseline"]})
+
+
+def test_exponential_profile_and_extreme_settings():
+    lt = study_from_dict({"dataset": "digits", "imbalance": {"profile": "exponential", "ratio": [10, 100, 10],
+                                                             "per_class": 50}, "strategies": ["baseline"]})
+    assert [(s.name, s.kind, s.profile, s.ratio, s.per_class) for s in lt.settings] == [
+        ("exponential,ratio=10", "imbalance", "exponential", 10.0, 50),
+        ("exponential,ratio=100", "imbalance", "exponential", 100.0, 50)]
+    assert as_dict(lt)["settings"][0]["profile"] == "exponential"
+    extreme = study_from_dict({"dataset": "digits", "imbalance": {"minority": [3, 8], "keep": [12], "per_class": 400},
+                               "strategies": ["baseline"]})
+    s = extreme.settings[0]
+    assert (s.name, s.minority, s.keep, s.per_class, s.profile) == ("minority=3,8,keep=12", (3, 8), 12.0, 400, None)
+    # study.json of a minority/keep study is as before the profile existed (resumes compare it)
+    assert set(as_dict(extreme)["settings"][0]) == {"name", "kind", "per_class", "minority", "keep", "real",
+                                                     "synthetic"}
 
 
 def test_generator_overrides_and_epochs():
