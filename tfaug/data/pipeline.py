@@ -51,10 +51,14 @@ def make_pipeline(
     repeat: bool = False,
     cache: bool = True,
     drop_remainder: bool = False,
+    balanced: bool = False,
 ):
     """Build a batched ``tf.data.Dataset`` of (images, labels).
 
     Order: from_tensor_slices -> scale -> cache -> repeat -> shuffle -> batch -> augment -> prefetch.
+    With ``balanced`` every class present gets its own such stream (cache -> repeat -> shuffle) and
+    ``tf.data.Dataset.sample_from_datasets`` picks the class of each image uniformly at random (seeded): class-balanced
+    sampling, in which a class of 12 images is seen as often as one of 500 (its images repeat more often).
 
     Args:
         images: uint8 [N, H, W, C] in [0, 255], or float [N, H, W, C] already in [-1, 1].
@@ -68,12 +72,14 @@ def make_pipeline(
         repeat: repeat forever (before shuffling, so epochs blend at their boundaries).
         cache: cache the scaled images in memory after the first pass.
         drop_remainder: drop a last, smaller batch.
+        balanced: class-balanced sampling (needs ``repeat`` and ``shuffle``: an endless stream); deterministic given
+            ``seed``.
 
     Returns:
         A ``tf.data.Dataset`` yielding (float32 [B, H, W, C] in [-1, 1], int32 [B]).
 
     Raises:
-        TfaugError: shapes disagree, the set is empty, or batch_size < 1.
+        TfaugError: shapes disagree, the set is empty, batch_size < 1, or ``balanced`` without repeat/shuffle.
     """
     import tensorflow as tf
 
@@ -92,14 +98,15 @@ def make_pipeline(
     n = len(x)
     autotune = tf.data.AUTOTUNE
 
-    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
-    ds = ds.map(lambda im, lab: (scale_images(im), lab), num_parallel_calls=autotune)
-    if cache:
-        ds = ds.cache()
-    if repeat:
-        ds = ds.repeat()
-    if shuffle:
-        ds = ds.shuffle(buffer_size=n, seed=seed, reshuffle_each_iteration=True)
+    if balanced:
+        if not (repeat and shuffle):
+            raise TfaugError("class-balanced sampling needs an endless shuffled stream (repeat=True, shuffle=True)")
+        y32 = y.astype(np.int32)
+        classes = np.unique(y32)
+        streams = [_stream(tf, x[y32 == c], y32[y32 == c], cache, True, True, seed + int(c)) for c in classes]
+        ds = tf.data.Dataset.sample_from_datasets(streams, weights=[1.0 / len(classes)] * len(classes), seed=seed)
+    else:
+        ds = _stream(tf, x, y.astype(np.int32), cache, repeat, shuffle, seed)
     ds = ds.batch(int(batch_size) if repeat else min(int(batch_size), n), drop_remainder=drop_remainder)
     if augment is not None:
         kwargs = {"training": True} if _accepts_training(augment) else {}
@@ -111,3 +118,16 @@ def make_pipeline(
         # sequential on purpose: a stateful random augmenter then draws in the same order every run
         ds = ds.map(_augment)
     return ds.prefetch(autotune)
+
+
+def _stream(tf, x: np.ndarray, y: np.ndarray, cache: bool, repeat: bool, shuffle: bool, seed: int):
+    """from_tensor_slices -> scale -> cache -> repeat -> shuffle (a full-size buffer) of one image set."""
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    ds = ds.map(lambda im, lab: (scale_images(im), lab), num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        ds = ds.cache()
+    if repeat:
+        ds = ds.repeat()
+    if shuffle:
+        ds = ds.shuffle(buffer_size=len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds

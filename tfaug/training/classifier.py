@@ -20,6 +20,7 @@ import numpy as np
 from tfaug.config import ClassifierConfig, RuntimeConfig
 from tfaug.errors import TfaugError
 from tfaug.metrics.classification import classification_metrics
+from tfaug.training.longtail import posthoc_model, train_loss
 from tfaug.utils.images import to_float
 
 
@@ -73,6 +74,10 @@ def train_classifier(
     pretrain: tuple | None = None,
     flag_channels: int = 0,
     runtime: RuntimeConfig | None = None,
+    class_weights=None,
+    logit_adjust_tau: float | None = None,
+    posthoc: bool = False,
+    balanced: bool = False,
 ) -> ClassifierResult:
     """Train ``cfg.name`` on (x_train, y_train) and evaluate on (x_test, y_test).
 
@@ -103,6 +108,13 @@ def train_classifier(
             come in another seeded order than on one device: Keras' ``fit`` opens the dataset once to build the
             model before training, which advances the shuffle's seed (the same step on the same batch, tested;
             another draw of batches).
+        class_weights: optional K per-class loss weights >= 0 (e.g. ``tfaug.training.longtail.
+            effective_number_weights``: Cui et al. 2019's class-balanced loss).
+        logit_adjust_tau: optional tau >= 0: train with the logit-adjusted loss on the prior of ``y_train`` (Menon
+            et al. 2021, eq. 10), or with ``posthoc`` train plainly and return a model whose logits are
+            ``f(x) - tau * log(prior)`` (eq. 9).
+        posthoc: post-hoc logit adjustment instead of the adjusted loss (needs ``logit_adjust_tau``).
+        balanced: class-balanced sampling (every class equally likely in each batch, seeded) in every phase.
 
     Returns:
         A :class:`ClassifierResult`; ``history`` holds ``loss``/``accuracy`` of the main phase and, with
@@ -119,6 +131,10 @@ def train_classifier(
     from tfaug.training.distribute import check_global_batch, runtime_scope, synchronize_batchnorm
 
     x_train, y_train = _checked(x_train, y_train, num_classes, "training")
+    if posthoc and logit_adjust_tau is None:
+        raise TfaugError("post-hoc logit adjustment needs logit_adjust_tau (1.0 is the paper's default)")
+    loss = train_loss(y_train, num_classes, class_weights=class_weights, logit_adjust_tau=logit_adjust_tau,
+                      posthoc=posthoc)
     phases = []
     if pretrain is not None:
         if not isinstance(pretrain, (tuple, list)) or len(pretrain) != 3:
@@ -147,7 +163,7 @@ def train_classifier(
         synchronize_batchnorm([model], strategy)  # global-batch statistics, as on one device
         model.compile(
             optimizer=keras.optimizers.Adam(cfg.lr),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            loss=loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
             jit_compile=runtime.jit_compile,
         )
@@ -158,11 +174,13 @@ def train_classifier(
     for prefix, x, y, steps in phases:
         batch = min(cfg.batch_size, len(x))
         ds = make_pipeline(x, y, batch, shuffle=True, seed=cfg.seed, augment=augmenter, repeat=True,
-                           drop_remainder=True)
+                           drop_remainder=True, balanced=balanced)
         desc = "pretrain-classifier" if prefix else "train-classifier"
         callbacks = [_tqdm_callback(steps, desc)] if progress else []
         fit = model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks, shuffle=False)
         history.update({prefix + k: [float(v) for v in vs] for k, vs in fit.history.items()})
+    if posthoc:
+        model = posthoc_model(model, y_train, num_classes, logit_adjust_tau)
     metrics, pred = {}, None
     if x_test is not None and y_test is not None and len(x_test):
         pred = predict_classes(model, x_test)
