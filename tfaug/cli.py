@@ -103,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(c)
     c.add_argument("--augment", default="none", help="none | bootstrap[:F] | classic[:PRESET] (default none)")
     c.add_argument("--synthetic", metavar="RUN_DIR_OR_SAVEDMODEL", help="add generated images from this generator")
-    c.add_argument("--ratio", type=positive_float, default=1.0, help="generated images per real image (default 1)")
+    c.add_argument("--ratio", type=positive_float, default=None,
+                   help="generated images per real image of every class; default: with --minority/--keep every class "
+                        "is topped up to the majority class count, otherwise 1")
     c.add_argument("--classifier", default="small_cnn", choices=["small_cnn", "lenet5"])
     c.add_argument("--steps", type=positive_int, default=500)
     c.add_argument("--batch-size", type=positive_int, default=32)

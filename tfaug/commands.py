@@ -152,10 +152,12 @@ def train_classifier(args) -> int:
     generator = None
     if args.synthetic:
         generator = _checked_generator(args.synthetic, ds, split, args.dataset)
-    strategy = dataclasses.replace(base, generator="external" if generator else None, ratio=args.ratio)
     out = Path(args.out)
-    mix = build_mix(strategy, ds.images[split.train], ds.labels[split.train], seed=args.seed,
-                    generator_fn=(lambda: generator) if generator else None)
+    mix = build_mix(base, ds.images[split.train], ds.labels[split.train], seed=args.seed)
+    per_class = None
+    if generator is not None:  # generated images by the rule studies and `tfaug fill` share (top up the minority)
+        mix, per_class = _add_generated(mix, generator, ds.labels[split.train], ds.num_classes, ratio=args.ratio,
+                                        top_up=args.minority is not None, seed=args.seed)
     cfg = ClassifierConfig(name=args.classifier, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
     res = run(mix.images, mix.labels, num_classes=ds.num_classes, cfg=cfg, x_test=ds.images[split.test],
               y_test=ds.labels[split.test], augment=mix.augment, minority=args.minority, progress=not args.no_progress,
@@ -168,7 +170,8 @@ def train_classifier(args) -> int:
                                               "image_shape": list(ds.image_shape)},
                                      "augment": args.augment, "synthetic": args.synthetic, "ratio": args.ratio,
                                      "n_real": mix.n_real, "n_duplicates": mix.n_duplicates,
-                                     "n_synthetic": mix.n_synthetic, "runtime": dataclasses.asdict(runtime)})
+                                     "n_synthetic": mix.n_synthetic, "synthetic_per_class": per_class,
+                                     "runtime": dataclasses.asdict(runtime)})
     write_json(out / "metrics.json", res.metrics)
     save_classifier(res.model, out / "classifier.keras")
     m = res.metrics
@@ -183,6 +186,20 @@ def train_classifier(args) -> int:
                                                       "metrics": m}, name=args.export, version="auto")
         print(f"classifier exported to {path}")
     return 0
+
+
+def _add_generated(mix, generator, y_real, num_classes: int, *, ratio, top_up: bool, seed: int):
+    """``mix`` plus generated images: ``generated_counts`` of the real draw's class counts (``ratio`` when given,
+    else a top-up to the majority class with ``top_up``, else one per real image). Returns (mix, counts list)."""
+    from tfaug.synthesis.counts import generated_counts
+    from tfaug.synthesis.sample import sample_per_class
+
+    real = np.bincount(np.asarray(y_real, np.int64).reshape(-1), minlength=num_classes)[:num_classes]
+    counts = generated_counts(real.tolist(), ratio=ratio, top_up=top_up)
+    xs, ys = sample_per_class(generator, {c: n for c, n in enumerate(counts) if n > 0}, seed=seed)
+    return dataclasses.replace(mix, images=np.concatenate([mix.images, xs.astype(np.float32)]),
+                               labels=np.concatenate([mix.labels, np.asarray(ys, np.int32)]),
+                               n_synthetic=len(xs)), counts
 
 
 def _checked_generator(source, ds, split, spec):

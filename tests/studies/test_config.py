@@ -46,8 +46,7 @@ def test_expansion_order_and_seeds():
     ({"per_class": None, "imbalance": {"profile": "linear", "ratio": [10]}}, "profile must be one of exponential"),
     ({"per_class": None, "imbalance": {"profile": "exponential", "ratio": [0.5]}}, "imbalance.ratio must be a number"),
     ({"per_class": None, "imbalance": {"profile": "exponential", "ratio": [float("inf")]}}, "finite number"),
-    ({"per_class": None, "imbalance": {"profile": "exponential", "ratio": [10], "minority": 3, "keep": [12]}},
-     "minority/keep or profile/ratio, not both"),
+    ({"per_class": None, "imbalance": {"profile": "exponential", "ratio": [10], "minority": 3}}, "and keep"),
     ({"per_class": None, "imbalance": {"ratio": [10], "tail": 3}}, "unknown key 'tail' in 'imbalance'"),
 ])
 def test_bad_configs_fail_with_one_sentence(changes, message):
@@ -81,6 +80,9 @@ def test_exponential_profile_and_extreme_settings():
                                "strategies": ["baseline"]})
     s = extreme.settings[0]
     assert (s.name, s.minority, s.keep, s.per_class, s.profile) == ("minority=3,8,keep=12", (3, 8), 12.0, 400, None)
+    both = study_from_dict({"dataset": "digits", "imbalance": {"profile": "exponential", "ratio": [10], "minority": 4,
+                                                               "keep": [12], "per_class": 400}, "strategies": ["baseline"]})
+    assert [(s.name, s.per_class) for s in both.settings] == [("exponential,ratio=10", 400), ("minority=4,keep=12", 400)]
     # study.json of a minority/keep study is as before the profile existed (resumes compare it)
     assert set(as_dict(extreme)["settings"][0]) == {"name", "kind", "per_class", "minority", "keep", "real",
                                                      "synthetic"}
@@ -120,7 +122,17 @@ def test_strategy_grammar():
             parse_strategy(bad)
 
 
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+# Configs whose strategy blocks are not wired yet (issue 17: reweight, logit-adjust, balanced wait for issue 15's
+# strategy object). strict: once they validate this test fails, so remove the entry then.
+PENDING = {"longtail-mnist.yaml": "issue 17's long-tail strategy blocks are not wired into the strategy object yet"}
+
+
+def _shipped(path):
+    reason = PENDING.get(path.name)
+    return pytest.param(path, marks=pytest.mark.xfail(raises=TfaugError, strict=True, reason=reason)) if reason else path
+
+
+@pytest.mark.parametrize("path", [_shipped(p) for p in sorted(CONFIGS.glob("*.yaml"))], ids=lambda p: p.name)
 def test_shipped_configs_validate(path):
     for quick in (False, True):
         cfg = load_study(path, quick=quick)
@@ -137,3 +149,20 @@ def test_load_study_file_errors(tmp_path):
     bad.write_text("- a list\n")
     with pytest.raises(TfaugError, match="mapping"):
         load_study(bad)
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_longtail_config_settings_validate_without_the_pending_blocks(quick):
+    """Everything of configs/longtail-mnist.yaml but its not-yet-wired strategy blocks validates now."""
+    import yaml
+
+    data = yaml.safe_load((CONFIGS / "longtail-mnist.yaml").read_text())
+    pending = ("reweight", "logit-adjust", "balanced")
+    keep = lambda texts: [t for t in texts if not any(b.split(":")[0] in pending for b in t.split("+"))]  # noqa: E731
+    data["strategies"] = keep(data["strategies"])
+    data["quick"]["strategies"] = keep(data["quick"]["strategies"])
+    cfg = study_from_dict(data, quick=quick)
+    names = [s.name for s in cfg.settings]
+    assert names == (["exponential,ratio=100", "minority=4,keep=12"] if quick else
+                     ["exponential,ratio=10", "exponential,ratio=100", "minority=4,keep=12"])
+    assert cfg.repeats >= (1 if quick else 3)

@@ -15,7 +15,8 @@ A study file (see README "Studies") has these top-level keys; any other key is a
   class against 400 of the others" is ``{minority: C, keep: [12], per_class: 400}``),
   ``imbalance: {profile: exponential, ratio: [r, ...], per_class: K?}`` (the long-tail protocol of CIFAR-10-LT:
   class c keeps ``floor(n_max * r ** (-c / (K - 1)))`` images, at least 1, with n_max = K, else the smallest
-  class's size after the test set; ``tfaug.data.subsets.exponential_counts``),
+  class's size after the test set; ``tfaug.data.subsets.exponential_counts``); one mapping may hold both forms
+  (profile settings first, then the minority/keep ones, all with the same ``per_class``),
   ``grid: {real: [n, ...], synthetic: [n, ...]}`` (S4: n real and n generated images in total, spread evenly
   over classes; the generator of a repeat is trained on that repeat's largest real draw, and every smaller real
   draw is a subset of it).
@@ -300,11 +301,12 @@ def _settings(regime: str, value) -> tuple:
         value = _only(value, "imbalance", IMBALANCE_KEYS)
         base = value.get("per_class")
         base = None if base is None else _int(base, "imbalance.per_class", 1)
-        if "profile" in value or "ratio" in value:
-            return _profile_settings(value, base)
+        profiled = _profile_settings(value, base) if "profile" in value or "ratio" in value else ()
+        if profiled and "minority" not in value and "keep" not in value:
+            return profiled
         if "minority" not in value or "keep" not in value:
             raise TfaugError("imbalance needs minority (a class id or list) and keep (a list of fractions or counts), "
-                             "or profile: exponential and ratio (a list of imbalance ratios >= 1)")
+                             "or profile: exponential and ratio (a list of imbalance ratios >= 1), or both")
         minority = tuple(_int(c, "imbalance.minority", 0) for c in _list(value["minority"], "imbalance.minority"))
         out = []
         for f in _list(value["keep"], "imbalance.keep"):
@@ -313,7 +315,7 @@ def _settings(regime: str, value) -> tuple:
                 raise TfaugError(f"imbalance.keep {f} must be a fraction in (0, 1] or a whole count >= 1")
             label = ",".join(map(str, minority))
             out.append(Setting(f"minority={label},keep={f:g}", "imbalance", per_class=base, minority=minority, keep=f))
-        return tuple(out)
+        return (*profiled, *out)
     value = _only(value, "grid", ("real", "synthetic"))
     reals = [_int(n, "grid.real", 0) for n in _list(value.get("real", []), "grid.real")]
     syns = [_int(n, "grid.synthetic", 0) for n in _list(value.get("synthetic", []), "grid.synthetic")]
@@ -325,8 +327,6 @@ def _settings(regime: str, value) -> tuple:
 
 def _profile_settings(value: dict, base: int | None) -> tuple:
     """Settings of ``imbalance: {profile: exponential, ratio: [r, ...], per_class: K?}`` (one per ratio)."""
-    if "minority" in value or "keep" in value:
-        raise TfaugError("imbalance takes minority/keep or profile/ratio, not both; use two studies")
     if value.get("profile") not in PROFILES:
         raise TfaugError(f"imbalance.profile must be one of {', '.join(PROFILES)}, got {value.get('profile')!r}")
     if "ratio" not in value:
