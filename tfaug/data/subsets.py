@@ -1,8 +1,9 @@
 """Index subsets of a labelled dataset: k-shot draws, induced imbalance (minority/keep and the exponential long-tail
 profile) and stratified (group-aware) splits.
 
-Every function takes integer class labels [N] and returns sorted int64 index arrays into them, so the same
-indices select images, labels and any side information. Results depend only on the labels and ``seed``
+Every draw takes integer class labels [N] and returns sorted int64 index arrays into them, so the same
+indices select images, labels and any side information (``exponential_counts`` only computes the long-tail
+profile's per-class counts). Results depend only on the labels and ``seed``
 (numpy ``default_rng``). Each class draws from its own generator keyed by ``(seed, class)``, so one class's
 draw does not change when another class changes, and a k-shot draw is nested in any larger one with the
 same seed (the 5-per-class images are the first 5 of the 10-per-class images).
