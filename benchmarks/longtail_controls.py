@@ -51,8 +51,6 @@ def _cpu() -> str:
 
 
 def main(argv=None) -> int:
-    from bench_report import command_line, write_report
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="npz:../shared/data/mnist10k.npz")
     p.add_argument("--ratios", default="100", help="comma-separated exponential ratios")
@@ -68,7 +66,6 @@ def main(argv=None) -> int:
     from tfaug.data.sources import load_dataset
     from tfaug.data.subsets import long_tail_subset, stratified_split, subset_draw
     from tfaug.metrics.classification import classification_metrics
-    from tfaug.metrics.stats import mean_ci
     from tfaug.training.classifier import predict_classes, train_classifier
     from tfaug.training.longtail import class_counts, effective_number_weights
 
@@ -103,27 +100,42 @@ def main(argv=None) -> int:
                        "seconds": round(time.perf_counter() - t0, 1), **{x: m.get(x) for x in METRICS}}
                 rows.append(row)
                 print(row, flush=True)
-    lines = [f"# Long-tail controls on MNIST ({args.seeds} seeds)", "",
+                _write(args, argv, settings, controls, rows, time.perf_counter() - t_start)  # partial results survive
+    return 0
+
+
+def _write(args, argv, settings, controls, rows, seconds: float) -> None:
+    """The Markdown table (mean ± 95 % CI over the seeds finished so far) and the rows as JSON."""
+    from bench_report import command_line, write_report
+
+    from tfaug.metrics.stats import mean_ci
+
+    done = sorted({r["seed"] for r in rows})
+    lines = [f"# Long-tail controls on MNIST ({len(done)} of {args.seeds} seeds done)", "",
              f"Command: `{command_line('longtail_controls.py', argv)}`  ",
-             f"Machine: {_cpu()}, {os.cpu_count()} cores visible; total wall time "
-             f"{time.perf_counter() - t_start:.0f} s. Classifier: ClassifierConfig(steps={args.steps}) defaults "
+             f"Machine: {_cpu()}, {os.cpu_count()} cores visible (shared with other jobs), one TensorFlow thread; "
+             f"wall time so far {seconds:.0f} s. Classifier: ClassifierConfig(steps={args.steps}) defaults "
              "(small_cnn, Adam, batch 32). Test: 30 % of mnist10k, stratified, the same for every cell. Mean ± 95 % CI "
              "(t) over seeds; head / middle / tail = classes 0-3 / 4-6 / 7-9 by training count.", ""]
     for name, _ in settings:
         sub = [r for r in rows if r["setting"] == name]
+        if not sub:
+            continue
         cols = [x for x in METRICS if any(r[x] is not None for r in sub)]
         lines += [f"## {name} (n_train {sub[0]['n_train']})", "",
                   "| control | " + " | ".join(cols) + " | s/run |", "|---|" + "---|" * (len(cols) + 1)]
         for control in controls:
             rs = [r for r in sub if r["control"] == control]
+            if not rs:
+                continue
             cells = []
             for x in cols:
                 mean, half = mean_ci([r[x] for r in rs])
                 cells.append(f"{mean:.3f} ± {half:.3f}" if np.isfinite(half) else f"{mean:.3f}")
-            lines.append(f"| {control} | " + " | ".join(cells) + f" | {np.mean([r['seconds'] for r in rs]):.0f} |")
+            lines.append(f"| {control} (n={len(rs)}) | " + " | ".join(cells)
+                         + f" | {np.mean([r['seconds'] for r in rs]):.0f} |")
         lines.append("")
     write_report(args.out, "\n".join(lines), {"rows": rows, "argv": list(argv or sys.argv[1:])})
-    return 0
 
 
 if __name__ == "__main__":
