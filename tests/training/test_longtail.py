@@ -75,6 +75,21 @@ def test_train_loss_composes_weights_and_adjustment():
         train_loss(y, 2, class_weights=[1.0])
 
 
+def test_label_smoothing_matches_keras_on_the_adjusted_logits():
+    import keras
+
+    y = np.array([0, 0, 0, 1])
+    logits = np.array([[1.0, 2.0, -1.0], [0.5, 0.0, 0.3]], np.float32)
+    labels = np.array([0, 2])
+    prior = [0.5, 0.25, 0.25]
+    loss = train_loss(np.array([0, 0, 1, 2]), 3, logit_adjust_tau=1.0, label_smoothing=0.1)
+    want = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1, reduction=None)(
+        np.eye(3, dtype=np.float32)[labels], logits + np.log(prior).astype(np.float32))
+    np.testing.assert_allclose(np.asarray(loss(labels, logits)), np.asarray(want), rtol=1e-5)
+    with pytest.raises(TfaugError, match="label_smoothing"):
+        train_loss(y, 2, class_weights=[1.0, 1.0], label_smoothing=1.0)
+
+
 def test_balanced_pipeline_samples_classes_uniformly_and_deterministically():
     from tfaug.data.pipeline import make_pipeline
 

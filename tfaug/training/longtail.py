@@ -83,13 +83,27 @@ def effective_number_weights(counts, beta: float = 0.999) -> np.ndarray:
     return w * (len(n) / w.sum())
 
 
-def weighted_cross_entropy(labels, logits, class_weights):
+def _cross_entropy(labels, logits, label_smoothing: float = 0.0):
+    """Softmax cross-entropy per example, float32 [B]; with label smoothing eps the target is ``(1 - eps) * one_hot +
+    eps / K`` (Keras' ``CategoricalCrossentropy(label_smoothing=eps)``)."""
+    import tensorflow as tf
+
+    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+    logp = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+    nll = -tf.gather(logp, labels, axis=1, batch_dims=1)
+    if not label_smoothing:
+        return nll
+    return (1.0 - label_smoothing) * nll - label_smoothing * tf.reduce_mean(logp, axis=-1)
+
+
+def weighted_cross_entropy(labels, logits, class_weights, label_smoothing: float = 0.0):
     """Per-example softmax cross-entropy times the weight of the true class (Cui et al. 2019, eq. 5 for softmax).
 
     Args:
         labels: int [B] class ids in [0, K).
         logits: float [B, K].
         class_weights: K weights >= 0 (e.g. :func:`effective_number_weights`).
+        label_smoothing: eps in [0, 1) (0 = none).
 
     Returns:
         float32 [B] losses >= 0 (Keras averages them over the batch).
@@ -97,12 +111,11 @@ def weighted_cross_entropy(labels, logits, class_weights):
     import tensorflow as tf
 
     labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
-    logits = tf.cast(logits, tf.float32)
-    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    ce = _cross_entropy(labels, logits, label_smoothing)
     return ce * tf.gather(tf.constant(np.asarray(class_weights, np.float32)), labels)
 
 
-def logit_adjusted_cross_entropy(labels, logits, prior, tau: float = 1.0):
+def logit_adjusted_cross_entropy(labels, logits, prior, tau: float = 1.0, label_smoothing: float = 0.0):
     """The logit-adjusted softmax cross-entropy (Menon et al., ICLR 2021, eq. 10).
 
     ``loss(y, f(x)) = -log( exp(f_y(x) + tau log pi_y) / sum_y' exp(f_y'(x) + tau log pi_y') )``.
@@ -112,6 +125,7 @@ def logit_adjusted_cross_entropy(labels, logits, prior, tau: float = 1.0):
         logits: float [B, K] (the model's unadjusted logits; at test time predict with them as they are).
         prior: K class probabilities > 0 (:func:`class_prior` of the training labels).
         tau: temperature >= 0 (0 = plain cross-entropy; 1 = the paper's default).
+        label_smoothing: eps in [0, 1) applied to the targets of the adjusted softmax (0 = the paper's loss).
 
     Returns:
         float32 [B] losses >= 0.
@@ -119,9 +133,8 @@ def logit_adjusted_cross_entropy(labels, logits, prior, tau: float = 1.0):
     import tensorflow as tf
 
     offset = _tau(tau) * np.log(class_prior(prior))
-    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
     adjusted = tf.cast(logits, tf.float32) + tf.constant(offset.astype(np.float32))
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=adjusted)
+    return _cross_entropy(labels, adjusted, label_smoothing)
 
 
 def posthoc_adjusted_logits(logits, prior, tau: float = 1.0) -> np.ndarray:
@@ -136,7 +149,7 @@ def posthoc_predict(logits, prior, tau: float = 1.0) -> np.ndarray:
 
 
 def train_loss(y_train, num_classes: int, *, class_weights=None, logit_adjust_tau: float | None = None,
-               posthoc: bool = False):
+               posthoc: bool = False, label_smoothing: float = 0.0):
     """The Keras loss of a long-tail control, or None for the plain cross-entropy.
 
     Args:
@@ -145,6 +158,7 @@ def train_loss(y_train, num_classes: int, *, class_weights=None, logit_adjust_ta
         class_weights: optional K loss weights >= 0 (class-balanced loss).
         logit_adjust_tau: optional tau >= 0; with ``posthoc`` False the loss is logit-adjusted (eq. 10).
         posthoc: True = train plainly and adjust at prediction (:func:`posthoc_model`); the loss ignores tau.
+        label_smoothing: eps in [0, 1) for the targets (so a recipe with label smoothing keeps it under a control).
 
     Returns:
         A callable ``loss(y_true, logits) -> [B]`` for ``model.compile``, or None when no control is asked for.
@@ -158,15 +172,21 @@ def train_loss(y_train, num_classes: int, *, class_weights=None, logit_adjust_ta
     if logit_adjust_tau is not None and not posthoc:
         _tau(logit_adjust_tau)
         prior = class_prior(class_counts(y_train, num_classes))
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) \
+            or not 0.0 <= label_smoothing < 1.0:
+        raise TfaugError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
     if weights is None and prior is None:
         return None
+    eps = float(label_smoothing)
 
     def loss(y_true, logits):
         import tensorflow as tf
 
         labels = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
-        per = (logit_adjusted_cross_entropy(labels, logits, prior, logit_adjust_tau) if prior is not None
-               else tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.cast(logits, tf.float32)))
+        if prior is not None:
+            per = logit_adjusted_cross_entropy(labels, logits, prior, logit_adjust_tau, label_smoothing=eps)
+        else:
+            per = _cross_entropy(labels, logits, eps)
         return per if weights is None else per * tf.gather(tf.constant(weights.astype(np.float32)), labels)
 
     loss.__name__ = "longtail_loss"
