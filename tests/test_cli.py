@@ -52,6 +52,22 @@ def test_train_gan_generate_export_classifier(gan_run, npz, tmp_path, capsys):
     assert (out / "metrics.json").exists() and (out / "classifier.keras").exists()
 
 
+def test_train_classifier_tops_the_minority_class_up(gan_run, npz, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "imb"
+    assert main(["train-classifier", "--dataset", f"npz:{npz}", "--per-class", "10", "--minority", "1", "--keep", "3",
+                 "--synthetic", str(gan_run), "--steps", "2", "--out", str(out), "--no-progress"]) == 0
+    assert "23 real + 0 duplicated + 7 generated" in capsys.readouterr().out  # 3 minority images topped up to 10
+    config = json.loads((out / "config.json").read_text())
+    assert config["synthetic_per_class"] == [0, 7, 0] and config["ratio"] is None
+    ratio = tmp_path / "ratio"
+    assert main(["train-classifier", "--dataset", f"npz:{npz}", "--per-class", "10", "--minority", "1", "--keep", "3",
+                 "--synthetic", str(gan_run), "--ratio", "1", "--steps", "2", "--out", str(ratio),
+                 "--no-progress"]) == 0
+    assert "23 real + 0 duplicated + 23 generated" in capsys.readouterr().out  # an explicit ratio keeps the balance
+
+
 def test_leaking_generator_is_refused(gan_run, npz, tmp_path, capsys):
     # Another split seed puts some of the generator's training images into this run's test set.
     rc = main(["train-classifier", "--dataset", f"npz:{npz}", "--per-class", "10", "--seed", "5",

@@ -109,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="none | bootstrap[:F] | classic[:PRESET] (default none); a bare classic picks the data kind's "
                         "preset, its milder one or none on validation splits of the training draw")
     c.add_argument("--synthetic", metavar="RUN_DIR_OR_SAVEDMODEL", help="add generated images from this generator")
-    c.add_argument("--ratio", type=positive_float, default=1.0, help="generated images per real image (default 1)")
+    c.add_argument("--ratio", type=positive_float, default=None,
+                   help="generated images per real image of every class; default: with --minority/--keep every class "
+                        "is topped up to the majority class count, otherwise 1")
     c.add_argument("--classifier", default="fewshot", choices=["fewshot", "res_cnn", "small_cnn", "lenet5"],
                    help="fewshot (default: the preset classifier/fewshot, the control every enrichment must beat) "
                         "or a network with the first wave's settings (Adam, constant lr, 600 steps, batch 32)")

@@ -160,7 +160,7 @@ def train_classifier(args) -> int:
     from tfaug.augment.kinds import is_auto
     from tfaug.config import FEWSHOT, ClassifierConfig
     from tfaug.training.augment_choice import choose_augment
-    from tfaug.synthesis.strategies import Draw, parse
+    from tfaug.synthesis.strategies import Counts, Draw, parse
     from tfaug.training.classifier import save_classifier, train_classifier as run
     from tfaug.training.distribute import is_chief
     from tfaug.utils.io import write_json
@@ -172,11 +172,14 @@ def train_classifier(args) -> int:
     generator = None
     if args.synthetic:
         generator = _checked_generator(args.synthetic, ds, split, args.dataset)
-        text += f"+{EXTERNAL}:{args.ratio!r}"
+        # no --ratio: the rule studies and `tfaug fill` share (top an imbalanced draw up to its majority class)
+        text += f"+{EXTERNAL}" + (f":{args.ratio!r}" if args.ratio is not None else "")
     strategy = parse(text, generators=(EXTERNAL,))
     out = Path(args.out)
     draw = Draw(x=ds.images[split.train], y=ds.labels[split.train], num_classes=ds.num_classes, seed=args.seed)
-    mix = strategy.build(draw, resources=_OneGenerator(generator))
+    mix = strategy.build(draw, Counts(kind="imbalance" if args.minority is not None else "per_class"),
+                         resources=_OneGenerator(generator))
+    per_class = np.bincount(mix.labels[mix.synthetic], minlength=ds.num_classes).tolist() if generator else None
     cfg = FEWSHOT if args.classifier == "fewshot" else ClassifierConfig(name=args.classifier)
     cfg = dataclasses.replace(cfg, seed=args.seed, batch_size=args.batch_size or cfg.batch_size)
     if args.steps:
@@ -200,7 +203,8 @@ def train_classifier(args) -> int:
                                      "augment_choice": dataclasses.asdict(choice) if choice else None,
                                      "steps": res.steps, "synthetic": args.synthetic, "ratio": args.ratio,
                                      "n_real": mix.n_real, "n_duplicates": mix.n_duplicates,
-                                     "n_synthetic": mix.n_synthetic, "runtime": dataclasses.asdict(runtime)})
+                                     "n_synthetic": mix.n_synthetic, "synthetic_per_class": per_class,
+                                     "runtime": dataclasses.asdict(runtime)})
     write_json(out / "metrics.json", res.metrics)
     save_classifier(res.model, out / "classifier.keras")
     m = res.metrics

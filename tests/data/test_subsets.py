@@ -1,10 +1,11 @@
-"""Subsets: k-shot draws, induced imbalance, stratified and group-aware splits."""
+"""Subsets: k-shot draws, induced imbalance (minority/keep, exponential long tail), stratified and group-aware splits."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tfaug.data.subsets import imbalance_subset, per_class_subset, stratified_split, subset_draw
+from tfaug.data.subsets import (exponential_counts, imbalance_subset, long_tail_subset, per_class_subset,
+                                stratified_split, subset_draw)
 from tfaug.errors import TfaugError
 
 
@@ -131,3 +132,40 @@ def test_subset_draw_combines():
     assert set(idx) <= set(per_class_subset(y, 10, seed=5))
     with pytest.raises(TfaugError, match="both"):
         subset_draw(y, minority=1)
+
+
+def test_exponential_counts_follow_the_formula_and_cifar10_lt():
+    # CIFAR-10-LT at ratio 100 (Cui et al. 2019; Cao et al. 2019): int(5000 * 0.01 ** (c / 9))
+    assert exponential_counts(5000, 10, 100) == [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+    assert exponential_counts(5000, 10, 10) == [5000, 3871, 2997, 2320, 1796, 1391, 1077, 834, 645, 500]
+    # K = 3, ratio 4: 12 * 4 ** (-0 / 2), 12 * 4 ** (-1 / 2) = 6, 12 / 4 = 3
+    assert exponential_counts(12, 3, 4) == [12, 6, 3]
+    assert exponential_counts(7, 4, 1) == [7, 7, 7, 7]  # ratio 1 is balanced
+    assert exponential_counts(3, 5, 100) == [3, 1, 1, 1, 1]  # at least one image per class
+    for n_max, k, ratio in ((0, 3, 10), (5, 1, 10), (5, 3, 0.5), (5, 3, float("inf")), (5, 3, True)):
+        with pytest.raises(TfaugError):
+            exponential_counts(n_max, k, ratio)
+
+
+def test_long_tail_subset_counts_nesting_and_seed():
+    y = _labels([40, 50, 60, 45])
+    idx = long_tail_subset(y, 10, seed=1)
+    assert np.bincount(y[idx], minlength=4).tolist() == exponential_counts(40, 4, 10) == [40, 18, 8, 4]
+    assert np.array_equal(idx, np.sort(idx)) and idx.dtype == np.int64
+    steeper = long_tail_subset(y, 100, seed=1)
+    assert set(steeper.tolist()) <= set(idx.tolist())  # each class takes a prefix of one seeded order
+    assert np.bincount(y[long_tail_subset(y, 10, n_max=30)]).tolist() == [30, 13, 6, 3]
+    assert not np.array_equal(long_tail_subset(y, 10, seed=1), long_tail_subset(y, 10, seed=2))
+    flags = np.zeros(len(y), bool)
+    flags[np.flatnonzero(y == 3)[:41]] = True  # class 3: 4 real images left, drawn before any synthetic one
+    assert not flags[long_tail_subset(y, 10, seed=1, synthetic=flags)].any()
+    with pytest.raises(TfaugError, match="class 0 has only 40 images, fewer than the 41"):
+        long_tail_subset(y, 10, n_max=41)
+    with pytest.raises(TfaugError, match="class 4 has no images"):
+        long_tail_subset(y, 10, num_classes=5)
+
+
+def test_extreme_imbalance_is_a_count_against_the_rest():
+    y = _labels([500, 500, 500, 500])
+    idx = subset_draw(y, per_class=400, minority=[1, 3], keep=12, seed=0)
+    assert np.bincount(y[idx]).tolist() == [400, 12, 400, 12]

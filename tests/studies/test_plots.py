@@ -90,3 +90,19 @@ def test_plots_skip_when_nothing_to_plot(tmp_path):
     no_recall = [{k: v for k, v in e.items() if k != "per_class_recall_mean"} for e in no_cv]
     assert plots.recall_heatmap(tmp_path / "r.png", no_recall, None) is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_recall_by_class_plot_orders_classes_head_to_tail(tmp_path, figures):
+    setting = "exponential,ratio=10"
+    rows = [{"setting": setting, "strategy": t, "repeat": r, "per_class_recall": [0.9, 0.1 * (j + 1), 0.5]}
+            for r in range(2) for j, t in enumerate(STRATEGIES)]
+    rows.append({"setting": "other", "strategy": "baseline", "repeat": 0, "per_class_recall": [0.0, 0.0, 0.0]})
+    path = plots.recall_by_class_plot(tmp_path / "lt.png", rows, setting, [50, 5, 22], ["a", "b", "c"])
+    assert _png_size(path)[0] > 300
+    ax = figures[-1]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a (50)", "c (22)", "b (5)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == STRATEGIES
+    assert list(ax.get_lines()[1].get_ydata()) == pytest.approx([0.9, 0.5, 0.2])  # classic, reordered head -> tail
+    assert plots.recall_by_class_plot(tmp_path / "none.png", rows, "missing", [1, 2, 3]) is None
+    assert plots.recall_by_class_plot(tmp_path / "none.png", rows, setting, [1, 2]) is None  # K differs
+    assert not (tmp_path / "none.png").exists()

@@ -198,3 +198,23 @@ def test_results_doc_script(tmp_path, capsys):
     assert script.main(["--study", f"s5={run}", "--out", str(out), "--preface", str(tmp_path / "nope.md")]) == 2
     assert script.main(["--study", str(run), "--out", str(out)]) == 2
     assert "KEY=RUN_DIR" in capsys.readouterr().err
+
+
+def test_long_tail_columns_appear_only_for_imbalanced_settings():
+    from tfaug.studies.report import study_tables, summarize_study
+
+    rows = []
+    for r in range(2):
+        for t, a in (("baseline", 0.7), ("logit-adjust", 0.8)):
+            rows.append({"setting": "exponential,ratio=100", "strategy": t, "repeat": r, "accuracy": a,
+                         "macro_f1": a, "balanced_accuracy": a - 0.05, "head_accuracy": 0.95, "middle_accuracy": 0.8,
+                         "tail_accuracy": a - 0.3 + 0.01 * r})
+            rows.append({"setting": "k=10", "strategy": t, "repeat": r, "accuracy": a, "macro_f1": a,
+                         "balanced_accuracy": a})
+    settings = ["exponential,ratio=100", "k=10"]
+    summary = summarize_study(rows, settings, ["baseline", "logit-adjust"], reference="baseline")
+    assert summary[1]["tail_accuracy_mean"] == pytest.approx(0.505)
+    text = study_tables(summary, settings, reference="baseline")
+    long_tail, balanced = text.split("k=10")
+    assert "balanced acc. | head acc. | middle acc. | tail acc." in long_tail
+    assert "balanced acc." not in balanced and "tail acc." not in balanced

@@ -90,6 +90,29 @@ def test_imbalance_keeps_fraction_or_count_of_minorities():
     assert set(small) <= set(large)
 
 
+def test_exponential_profile_draws_the_long_tail_counts():
+    cfg = _cfg({"imbalance": {"profile": "exponential", "ratio": [2, 10]}})
+    # n_max = the smallest class after the 8 (large) test images per class: 30 - 8 = 22
+    got = {s.name: np.bincount(LABELS[cell_split(cfg, LABELS, s, 0).train], minlength=4).tolist()
+           for s in cfg.settings}
+    assert got == {"exponential,ratio=2": [22, 17, 13, 11], "exponential,ratio=10": [22, 10, 4, 2]}
+    assert set(cell_split(cfg, LABELS, cfg.settings[1], 1).train) <= set(cell_split(cfg, LABELS, cfg.settings[0], 1).train)
+    based = _cfg({"imbalance": {"profile": "exponential", "ratio": [10], "per_class": 12}})
+    assert np.bincount(LABELS[cell_split(based, LABELS, based.settings[0], 0).train]).tolist() == [12, 5, 2, 1]
+    with pytest.raises(TfaugError, match="per_class=40 needs 40 images of class 'zero'"):
+        check_feasible(_cfg({"imbalance": {"profile": "exponential", "ratio": [10], "per_class": 40}}), LABELS,
+                       class_names=["zero", "one", "two", "three"])
+
+
+def test_extreme_case_keeps_a_count_of_the_minorities_against_the_rest():
+    labels = np.random.default_rng(1).permutation(np.repeat(np.arange(3), [40, 45, 50])).astype(np.int32)
+    cfg = _cfg({"imbalance": {"minority": [0, 2], "keep": [3], "per_class": 30}}, test={"per_class": 5})
+    assert [s.name for s in cfg.settings] == ["minority=0,2,keep=3"]
+    split = cell_split(cfg, labels, cfg.settings[0], 0)
+    assert np.bincount(labels[split.train]).tolist() == [3, 30, 3]
+    assert np.bincount(labels[split.test]).tolist() == [5, 5, 5]
+
+
 def test_grid_draws_are_subsets_of_the_generator_draw():
     cfg = _cfg(REGIMES["grid"])
     for r in range(cfg.repeats):

@@ -92,6 +92,15 @@ def test_counts_and_summary(filled):
     assert lines[2].split() == ["a", "2", "4", "6"] and lines[-1].split() == ["total", "19", "5", "24"]
 
 
+def test_fill_counts_are_the_shared_top_up_rule(filled):
+    from tfaug.synthesis.counts import generated_counts
+
+    before = filled.res.counts_before
+    want = generated_counts(list(before.values()), target=6)
+    assert list(filled.res.counts_added.values()) == want == [4, 1, 0]
+    assert list(filled.res.counts_after.values()) == [6, 6, 12]
+
+
 def test_source_untouched_and_originals_byte_identical(filled):
     assert snapshot(filled.src) == filled.before
     for rel, value in filled.before.items():

@@ -52,10 +52,14 @@ def make_pipeline(
     cache: bool = True,
     drop_remainder: bool = False,
     one_hot: int = 0,
+    balanced: bool = False,
 ):
     """Build a batched ``tf.data.Dataset`` of (images, labels).
 
     Order: from_tensor_slices -> scale -> cache -> repeat -> shuffle -> batch -> augment -> prefetch.
+    With ``balanced`` every class present gets its own such stream (cache -> repeat -> shuffle) and
+    ``tf.data.Dataset.sample_from_datasets`` picks the class of each image uniformly at random (seeded): class-balanced
+    sampling, in which a class of 12 images is seen as often as one of 500 (its images repeat more often).
 
     Args:
         images: uint8 [N, H, W, C] in [0, 255], or float [N, H, W, C] already in [-1, 1].
@@ -71,12 +75,14 @@ def make_pipeline(
         drop_remainder: drop a last, smaller batch.
         one_hot: K >= 1 yields labels as float32 one-hot [B, K] targets (for losses with label smoothing or soft
             targets); 0 keeps int32 class ids.
+        balanced: class-balanced sampling (needs ``repeat`` and ``shuffle``: an endless stream); deterministic given
+            ``seed``.
 
     Returns:
         A ``tf.data.Dataset`` yielding (float32 [B, H, W, C] in [-1, 1], int32 [B] or float32 [B, K]).
 
     Raises:
-        TfaugError: shapes disagree, the set is empty, or batch_size < 1.
+        TfaugError: shapes disagree, the set is empty, batch_size < 1, or ``balanced`` without repeat/shuffle.
     """
     import tensorflow as tf
 
@@ -95,14 +101,15 @@ def make_pipeline(
     n = len(x)
     autotune = tf.data.AUTOTUNE
 
-    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
-    ds = ds.map(lambda im, lab: (scale_images(im), lab), num_parallel_calls=autotune)
-    if cache:
-        ds = ds.cache()
-    if repeat:
-        ds = ds.repeat()
-    if shuffle:
-        ds = ds.shuffle(buffer_size=n, seed=seed, reshuffle_each_iteration=True)
+    if balanced:
+        if not (repeat and shuffle):
+            raise TfaugError("class-balanced sampling needs an endless shuffled stream (repeat=True, shuffle=True)")
+        y32 = y.astype(np.int32)
+        classes = np.unique(y32)
+        streams = [_stream(tf, x[y32 == c], y32[y32 == c], cache, True, True, seed + int(c)) for c in classes]
+        ds = tf.data.Dataset.sample_from_datasets(streams, weights=[1.0 / len(classes)] * len(classes), seed=seed)
+    else:
+        ds = _stream(tf, x, y.astype(np.int32), cache, repeat, shuffle, seed)
     ds = ds.batch(int(batch_size) if repeat else min(int(batch_size), n), drop_remainder=drop_remainder)
     if augment is not None:
         kwargs = {"training": True} if _accepts_training(augment) else {}
@@ -163,3 +170,14 @@ def make_step_pipeline(images, labels, batch_size: int, *, seed: int, start_step
     positions = tf.data.Dataset.counter(start=first_epoch).flat_map(permutation).skip(offset)
     batches = positions.batch(int(batch_size), drop_remainder=True)
     return batches.map(lambda i: (tf.gather(xs, i), tf.gather(ys, i))).prefetch(tf.data.AUTOTUNE)
+def _stream(tf, x: np.ndarray, y: np.ndarray, cache: bool, repeat: bool, shuffle: bool, seed: int):
+    """from_tensor_slices -> scale -> cache -> repeat -> shuffle (a full-size buffer) of one image set."""
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    ds = ds.map(lambda im, lab: (scale_images(im), lab), num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        ds = ds.cache()
+    if repeat:
+        ds = ds.repeat()
+    if shuffle:
+        ds = ds.shuffle(buffer_size=len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds

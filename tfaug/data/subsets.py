@@ -1,7 +1,9 @@
-"""Index subsets of a labelled dataset: k-shot draws, induced imbalance and stratified (group-aware) splits.
+"""Index subsets of a labelled dataset: k-shot draws, induced imbalance (minority/keep and the exponential long-tail
+profile) and stratified (group-aware) splits.
 
-Every function takes integer class labels [N] and returns sorted int64 index arrays into them, so the same
-indices select images, labels and any side information. Results depend only on the labels and ``seed``
+Every draw takes integer class labels [N] and returns sorted int64 index arrays into them, so the same
+indices select images, labels and any side information (``exponential_counts`` only computes the long-tail
+profile's per-class counts). Results depend only on the labels and ``seed``
 (numpy ``default_rng``). Each class draws from its own generator keyed by ``(seed, class)``, so one class's
 draw does not change when another class changes, and a k-shot draw is nested in any larger one with the
 same seed (the 5-per-class images are the first 5 of the 10-per-class images).
@@ -139,6 +141,76 @@ def imbalance_subset(labels, minority, keep, seed: int = 0, synthetic=None) -> n
         n = max(1, int(np.floor(keep * len(idx) + 0.5))) if _is_float(keep) else int(keep)
         if n > len(idx):
             raise TfaugError(f"class {c} has only {len(idx)} images, fewer than the {n} to keep; lower keep")
+        parts.append(_real_first(_class_rng(seed, c), idx, flags)[:n])
+    return _sorted(parts)
+
+
+def exponential_counts(n_max: int, num_classes: int, ratio: float) -> list[int]:
+    """Per-class image counts of the exponential long-tail profile (CIFAR-10-LT; Cui et al., CVPR 2019).
+
+    Class c keeps ``n_max * ratio ** (-c / (K - 1))`` images, rounded DOWN (as the reference code of Cui et al. 2019
+    and Cao et al. 2019 does, ``int(...)``) and at least 1: class 0 is the head with ``n_max`` images, class K - 1 the
+    tail with ``floor(n_max / ratio)``. CIFAR-10-LT (n_max 5000, ratio 100) gives 5000, 2997, 1796, 1077, 645, 387,
+    232, 139, 83, 50.
+
+    Args:
+        n_max: images of the head class (class 0), >= 1.
+        num_classes: K >= 2.
+        ratio: imbalance ratio n_max / n_min, >= 1 (1 = balanced).
+
+    Returns:
+        K ints, non-increasing in the class id, each in [1, n_max].
+
+    Raises:
+        TfaugError: n_max < 1, K < 2 or ratio < 1 (or not a finite number).
+    """
+    if not _is_int(n_max) or n_max < 1:
+        raise TfaugError(f"the head class count n_max must be an integer >= 1, got {n_max!r}")
+    if not _is_int(num_classes) or num_classes < 2:
+        raise TfaugError(f"the exponential profile needs at least 2 classes, got {num_classes!r}")
+    if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not np.isfinite(ratio) or ratio < 1:
+        raise TfaugError(f"the imbalance ratio must be a number >= 1 (n_max / n_min), got {ratio!r}")
+    k = int(num_classes)
+    # the tiny tolerance keeps exact products (5000 / 100 = 50) from flooring to 49 through float error
+    raw = [int(n_max) * float(ratio) ** (-c / (k - 1)) for c in range(k)]
+    return [max(1, min(int(n_max), int(np.floor(v + 1e-9)))) for v in raw]
+
+
+def long_tail_subset(labels, ratio: float, n_max: int | None = None, seed: int = 0, num_classes: int | None = None,
+                     synthetic=None) -> np.ndarray:
+    """Draw an exponential long-tail subset: class c keeps :func:`exponential_counts` ``[c]`` images.
+
+    Class 0 is the head and class K - 1 the tail (the class-id order, as in CIFAR-10-LT). Each class takes a prefix
+    of its own seeded permutation, so a class's draw at ratio 100 is inside its draw at ratio 10 (same seed).
+
+    Args:
+        labels: int [N] class ids in [0, K).
+        ratio: imbalance ratio >= 1 (head count / tail count).
+        n_max: head class count >= 1; None takes the smallest class's size (so every class can give its count).
+        seed: draw seed (>= 0).
+        num_classes: K >= 2; defaults to ``max(labels) + 1``.
+        synthetic: optional bool [N]; a class draws its real images before its synthetic ones.
+
+    Returns:
+        Sorted int64 indices into ``labels``.
+
+    Raises:
+        TfaugError: bad ratio/n_max, an empty class, or a class with fewer images than its count.
+    """
+    y = _as_labels(labels)
+    flags = _as_flags(synthetic, len(y))
+    K = int(num_classes) if num_classes is not None else int(y.max()) + 1 if y.size else 0
+    sizes = np.bincount(y, minlength=K)[:K] if y.size else np.zeros(K, np.int64)
+    if K >= 1 and sizes.min() == 0:
+        raise TfaugError(f"class {int(np.argmin(sizes))} has no images; the long-tail profile needs every class")
+    head = int(sizes.min()) if n_max is None and K else n_max
+    counts = exponential_counts(head, K, ratio)
+    parts = []
+    for c, n in enumerate(counts):
+        idx = np.flatnonzero(y == c)
+        if n > len(idx):
+            raise TfaugError(f"class {c} has only {len(idx)} images, fewer than the {n} the long-tail profile keeps; "
+                             "lower n_max")
         parts.append(_real_first(_class_rng(seed, c), idx, flags)[:n])
     return _sorted(parts)
 

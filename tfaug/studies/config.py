@@ -11,7 +11,12 @@ A study file (see README "Studies") has these top-level keys; any other key is a
 - the regime, exactly one of
   ``per_class: [k, ...]`` (k real training images per class),
   ``imbalance: {minority: C | [C, ...], keep: [f, ...], per_class: K?}`` (keep a fraction f in (0, 1] or a count
-  >= 1 of each minority class; other classes keep everything, or K per class),
+  >= 1 of each minority class; other classes keep everything, or K per class; the extreme case "12 images of a
+  class against 400 of the others" is ``{minority: C, keep: [12], per_class: 400}``),
+  ``imbalance: {profile: exponential, ratio: [r, ...], per_class: K?}`` (the long-tail protocol of CIFAR-10-LT:
+  class c keeps ``floor(n_max * r ** (-c / (K - 1)))`` images, at least 1, with n_max = K, else the smallest
+  class's size after the test set; ``tfaug.data.subsets.exponential_counts``); one mapping may hold both forms
+  (profile settings first, then the minority/keep ones, all with the same ``per_class``),
   ``grid: {real: [n, ...], synthetic: [n, ...]}`` (S4: n real and n generated images in total, spread evenly
   over classes; the generator of a repeat is trained on that repeat's largest real draw, and every smaller real
   draw is a subset of it).
@@ -54,6 +59,8 @@ from tfaug.errors import TfaugError
 KEYS = ("name", "dataset", "test", "per_class", "imbalance", "grid", "strategies", "classifier", "generator",
         "filters", "methods", "generator_metrics", "repeats", "seed", "cv", "runtime", "quick")
 REGIMES = ("per_class", "imbalance", "grid")
+IMBALANCE_KEYS = ("minority", "keep", "per_class", "profile", "ratio")
+PROFILES = ("exponential",)
 GENERATOR_METRICS = ("kid", "copies", "ssim", "consistency")
 METHOD_DEFAULTS = {"m": 50, "L": 5, "N": 3, "mu": 0.05, "model": "gan-bank", "encoder_steps": 600, "latent_dim": 16}
 
@@ -70,6 +77,8 @@ class Setting:
         keep: fraction in (0, 1] or count >= 1 kept of each minority class (imbalance regime).
         real: total real training images (grid regime; 0 allowed: generated only).
         synthetic: total generated images (grid regime).
+        profile: ``exponential`` for the long-tail profile of the imbalance regime, else None (minority/keep).
+        ratio: the profile's imbalance ratio n_max / n_min >= 1 (``profile`` only).
     """
 
     name: str
@@ -79,6 +88,8 @@ class Setting:
     keep: float | None = None
     real: int | None = None
     synthetic: int | None = None
+    profile: str | None = None
+    ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -290,12 +301,16 @@ def _settings(regime: str, value) -> tuple:
         ks = [_int(k, "per_class", 1) for k in _list(value, "per_class")]
         return tuple(Setting(f"k={k}", "per_class", per_class=k) for k in dict.fromkeys(ks))
     if regime == "imbalance":
-        value = _only(value, "imbalance", ("minority", "keep", "per_class"))
-        if "minority" not in value or "keep" not in value:
-            raise TfaugError("imbalance needs minority (a class id or list) and keep (a list of fractions or counts)")
-        minority = tuple(_int(c, "imbalance.minority", 0) for c in _list(value["minority"], "imbalance.minority"))
+        value = _only(value, "imbalance", IMBALANCE_KEYS)
         base = value.get("per_class")
         base = None if base is None else _int(base, "imbalance.per_class", 1)
+        profiled = _profile_settings(value, base) if "profile" in value or "ratio" in value else ()
+        if profiled and "minority" not in value and "keep" not in value:
+            return profiled
+        if "minority" not in value or "keep" not in value:
+            raise TfaugError("imbalance needs minority (a class id or list) and keep (a list of fractions or counts), "
+                             "or profile: exponential and ratio (a list of imbalance ratios >= 1), or both")
+        minority = tuple(_int(c, "imbalance.minority", 0) for c in _list(value["minority"], "imbalance.minority"))
         out = []
         for f in _list(value["keep"], "imbalance.keep"):
             f = _number(f, "imbalance.keep", 0.0, open_low=True)
@@ -303,7 +318,7 @@ def _settings(regime: str, value) -> tuple:
                 raise TfaugError(f"imbalance.keep {f} must be a fraction in (0, 1] or a whole count >= 1")
             label = ",".join(map(str, minority))
             out.append(Setting(f"minority={label},keep={f:g}", "imbalance", per_class=base, minority=minority, keep=f))
-        return tuple(out)
+        return (*profiled, *out)
     value = _only(value, "grid", ("real", "synthetic"))
     reals = [_int(n, "grid.real", 0) for n in _list(value.get("real", []), "grid.real")]
     syns = [_int(n, "grid.synthetic", 0) for n in _list(value.get("synthetic", []), "grid.synthetic")]
@@ -318,6 +333,20 @@ def strategy_of(cfg: StudyConfig, text: str):
     from tfaug.synthesis.strategies import parse
 
     return parse(text, default_model=cfg.generator.model, filters=cfg.filters, method_model=cfg.methods["model"])
+def _profile_settings(value: dict, base: int | None) -> tuple:
+    """Settings of ``imbalance: {profile: exponential, ratio: [r, ...], per_class: K?}`` (one per ratio)."""
+    if value.get("profile") not in PROFILES:
+        raise TfaugError(f"imbalance.profile must be one of {', '.join(PROFILES)}, got {value.get('profile')!r}")
+    if "ratio" not in value:
+        raise TfaugError("imbalance.profile needs ratio: a list of imbalance ratios n_max / n_min >= 1, e.g. [10, 100]")
+    out = []
+    for r in dict.fromkeys(_list(value["ratio"], "imbalance.ratio")):
+        r = _number(r, "imbalance.ratio", 1.0)
+        if not math.isfinite(r):
+            raise TfaugError(f"imbalance.ratio must be a finite number >= 1, got {r}")
+        out.append(Setting(f"{value['profile']},ratio={r:g}", "imbalance", per_class=base, profile=value["profile"],
+                           ratio=r))
+    return tuple(out)
 
 
 def _strategies(value) -> tuple:
@@ -448,8 +477,18 @@ def as_dict(cfg: StudyConfig) -> dict[str, Any]:
     from tfaug.config import to_dict
 
     return {"name": cfg.name, "dataset": cfg.dataset, "one_vs_rest": cfg.one_vs_rest, "test": cfg.test,
-            "settings": [dataclasses.asdict(s) for s in cfg.settings], "strategies": list(cfg.strategies),
+            "settings": [_setting_dict(s) for s in cfg.settings], "strategies": list(cfg.strategies),
             "classifier": to_dict(cfg.classifier), "classifier_epochs": cfg.classifier_epochs,
             "generator": to_dict(cfg.generator), "generator_overrides": cfg.generator_overrides,
             "filters": cfg.filters, "methods": cfg.methods, "generator_metrics": list(cfg.generator_metrics),
             "repeats": cfg.repeats, "seed": cfg.seed, "cv": cfg.cv}
+
+
+def _setting_dict(setting: Setting) -> dict:
+    """A setting as plain data; the profile fields only when set, so study.json files written before the long-tail
+    profile existed still match (a resume compares them)."""
+    out = dataclasses.asdict(setting)
+    for key in ("profile", "ratio"):
+        if out[key] is None:
+            del out[key]
+    return out

@@ -1,4 +1,5 @@
-"""Study plots: accuracy vs setting with 95% CI bands, per-class recall heatmap, CV estimate vs external test.
+"""Study plots: accuracy vs setting with 95% CI bands, per-class recall heatmap, per-class recall by training count
+(long tail), CV estimate vs external test.
 
 Every function takes the summary of :func:`tfaug.studies.report.summarize_study` (metrics are fractions in
 [0, 1]), writes one PNG atomically (matplotlib's Agg backend, no display needed) and returns its path, or
@@ -194,4 +195,51 @@ def cv_vs_test_plot(path: str | os.PathLike, summary: Sequence[dict], settings: 
     ax.set_title(title or "CV estimate vs external real test set", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def recall_by_class_plot(path: str | os.PathLike, data: Sequence[dict], setting: str, train_counts: Sequence[int],
+                         class_names: Sequence[str] | None = None, *, strategies: Sequence[str] | None = None,
+                         title: str | None = None) -> Path | None:
+    """Mean per-class recall of one long-tailed setting, one line per strategy, head classes left and tail right.
+
+    Args:
+        data: a summary (entries with ``per_class_recall_mean``) or result rows (with ``per_class_recall``); only
+            entries of ``setting`` are drawn (rows of one strategy are averaged over repeats).
+        setting: the setting's name (e.g. ``exponential,ratio=100``).
+        train_counts: the K training image counts of that setting; the x axis orders classes by them, largest first
+            (ties: smaller class id), and each tick shows ``name (count)``.
+        class_names: tick names (default: class indices).
+        strategies: line order (default: order of appearance).
+
+    Returns:
+        The path, or None when no entry of ``setting`` carries K per-class recalls.
+    """
+    counts = [int(c) for c in train_counts]
+    k = len(counts)
+    key = "per_class_recall_mean" if any(e.get("per_class_recall_mean") for e in data) else "per_class_recall"
+    have = [e for e in data if e.get("setting") == setting and "strategy" in e and e.get(key) and len(e[key]) == k]
+    if not have or k == 0:
+        return None
+    strategies = _order(have, "strategy", strategies)
+    order = sorted(range(k), key=lambda c: (-counts[c], c))
+    names = list(class_names)[:k] if class_names is not None and len(class_names) >= k else [str(i) for i in range(k)]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * k + 3.0), 4.2))
+    for strategy, color in zip(strategies, _colors(len(strategies))):
+        vals = [e[key] for e in have if e["strategy"] == strategy]
+        if not vals:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(np.array(vals, dtype=float), axis=0)
+        ax.plot(range(k), mean[order], marker="o", ms=4, color=color, label=strategy)
+    ax.set_xticks(range(k))
+    ax.set_xticklabels([f"{names[c]} ({counts[c]})" for c in order], rotation=45, ha="right", fontsize=8)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel("class (training images), head to tail")
+    ax.set_ylabel("recall (test)")
+    ax.set_title(title or f"per-class recall, {setting}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
     return _save(fig, path)

@@ -13,6 +13,8 @@ Order of operations (the issue's leakage rules):
    - ``per_class``: k images of every class.
    - ``imbalance``: every class keeps its base draw (``per_class`` K, else everything that remains); each minority
      class keeps ``keep`` of it (``keep <= 1`` a fraction, rounded half up and at least 1; ``keep > 1`` a count).
+     With ``profile: exponential`` class c keeps ``tfaug.data.subsets.exponential_counts(n_max, K, ratio)[c]``, n_max
+     = ``per_class`` K, else the smallest number any class has left after the test set.
    - ``grid``: ``real`` images in total spread as evenly as possible over the classes (the remainder goes to the
      lowest class ids); ``real`` may be 0.
 3. ``pool`` is every real image in neither the training draw nor any test set (extra-real controls draw from it).
@@ -29,7 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tfaug.data.subsets import stratified_split
+from tfaug.data.subsets import exponential_counts, stratified_split
 from tfaug.errors import TfaugError
 from tfaug.studies.config import Setting, StudyConfig
 
@@ -128,10 +130,13 @@ def _test_need(cfg: StudyConfig, n: int) -> int:
 def class_quota(setting: Setting, num_classes: int, available: Sequence[int]) -> list[int]:
     """Training images each class takes in ``setting`` (class c may have ``available[c]`` after the test set).
 
-    per_class: k each; imbalance: base (k or all) with each minority class cut to ``keep``; grid: ``real`` spread
-    evenly, remainder to the lowest class ids. Numbers larger than ``available`` are returned as they are
-    (:func:`check_feasible` reports them).
+    per_class: k each; imbalance: base (k or all) with each minority class cut to ``keep``, or the exponential
+    profile from n_max = k (else the smallest ``available``); grid: ``real`` spread evenly, remainder to the lowest
+    class ids. Numbers larger than ``available`` are returned as they are (:func:`check_feasible` reports them).
     """
+    if setting.kind == "imbalance" and setting.profile == "exponential":
+        n_max = int(setting.per_class) if setting.per_class else max(1, min(int(a) for a in available))
+        return exponential_counts(n_max, num_classes, float(setting.ratio))
     if setting.kind == "grid":
         base, rest = divmod(int(setting.real or 0), num_classes)
         return [base + (c < rest) for c in range(num_classes)]

@@ -4,7 +4,9 @@
 
 * every file of the source is copied byte-for-byte to the same relative path (the source's own ``manifest.csv``
   is replaced by the new one, whose rows carry its synthetic flags over);
-* every class with fewer than ``min_per_class`` readable images gets generated PNGs up to the minimum, named
+* every class with fewer than ``min_per_class`` readable images gets generated PNGs up to the minimum
+  (:func:`tfaug.synthesis.counts.generated_counts` with ``target=min_per_class``, the rule ``train-classifier`` and
+  studies share), named
   ``<class>/tfaug_<seed>.png`` (``tfaug_<seed>_<i>.png`` if an original already has that name);
 * ``manifest.csv`` at the root lists every image file the dataset loader reads, with the columns
   ``path,class,synthetic,class_id,seed,generator,source`` (see :mod:`tfaug.data.sources`), so that loading
@@ -32,6 +34,7 @@ import numpy as np
 
 from tfaug.data.sources import MANIFEST_NAME, list_folder, manifest_text, parse_spec, read_image, read_manifest
 from tfaug.errors import TfaugError
+from tfaug.synthesis.counts import generated_counts
 from tfaug.synthesis.sample import CLASS_SEED_STRIDE, class_seeds
 from tfaug.utils.images import png_bytes, to_uint8
 from tfaug.utils.io import atomic_directory, atomic_write_text
@@ -181,7 +184,8 @@ def fill_dataset(
     classes = listing.classes
     before = Counter(label for _, label, _ in readable)
     counts_before = {name: int(before[i]) for i, name in enumerate(classes)}
-    deficits = {name: min_per_class - n for name, n in counts_before.items() if n < min_per_class}
+    top_up = generated_counts(list(counts_before.values()), target=int(min_per_class))  # the shared top-up rule
+    deficits = {name: n for name, n in zip(counts_before, top_up) if n > 0}
 
     if isinstance(generator, (str, os.PathLike)):
         from tfaug.synthesis.loader import load_generator

@@ -21,6 +21,7 @@ from tfaug.augment.kinds import resolve_augment
 from tfaug.config import ClassifierConfig, RuntimeConfig
 from tfaug.errors import TfaugError
 from tfaug.metrics.classification import classification_metrics
+from tfaug.training.longtail import posthoc_model, train_loss
 from tfaug.utils.images import to_float
 
 
@@ -78,6 +79,10 @@ def train_classifier(
     runtime: RuntimeConfig | None = None,
     budget_images: int | None = None,
     log_dir: str | os.PathLike | None = None,
+    class_weights=None,
+    logit_adjust_tau: float | None = None,
+    posthoc: bool = False,
+    balanced: bool = False,
 ) -> ClassifierResult:
     """Train ``cfg.name`` on (x_train, y_train) and evaluate on (x_test, y_test).
 
@@ -115,6 +120,13 @@ def train_classifier(
         log_dir: write TensorBoard logs (loss and accuracy every step) there, a pretrain phase's under
             ``log_dir/pretrain``, ensemble member i > 0's under ``log_dir/member_i``; None writes none
             (``tfaug.training.tensorboard.classifier_callbacks``).
+        class_weights: optional K per-class loss weights >= 0 (e.g. ``tfaug.training.longtail.
+            effective_number_weights``: Cui et al. 2019's class-balanced loss).
+        logit_adjust_tau: optional tau >= 0: train with the logit-adjusted loss on the prior of ``y_train`` (Menon
+            et al. 2021, eq. 10), or with ``posthoc`` train plainly and return a model whose logits are
+            ``f(x) - tau * log(prior)`` (eq. 9).
+        posthoc: post-hoc logit adjustment instead of the adjusted loss (needs ``logit_adjust_tau``).
+        balanced: class-balanced sampling (every class equally likely in each batch, seeded) in every phase.
 
     Returns:
         A :class:`ClassifierResult`; ``history`` holds ``loss``/``accuracy`` of the main phase (of the first
@@ -125,6 +137,10 @@ def train_classifier(
         TfaugError: bad data or arguments, or a batch size not divisible by the strategy's replica count.
     """
     x_train, y_train = _checked(x_train, y_train, num_classes, "training")
+    if posthoc and logit_adjust_tau is None:
+        raise TfaugError("post-hoc logit adjustment needs logit_adjust_tau (1.0 is the paper's default)")
+    loss = train_loss(y_train, num_classes, class_weights=class_weights, logit_adjust_tau=logit_adjust_tau,
+                      posthoc=posthoc, label_smoothing=cfg.label_smoothing)
     phases = []
     if pretrain is not None:
         if not isinstance(pretrain, (tuple, list)) or len(pretrain) != 3:
@@ -147,7 +163,7 @@ def train_classifier(
     members, history = [], {}
     for member in range(cfg.ensemble):
         seed = cfg.seed + member
-        model, fit_history = _train_member(cfg, seed, phases, num_classes, x_train.shape[1:], augment,
+        model, fit_history = _train_member(cfg, seed, phases, num_classes, x_train.shape[1:], augment, loss, balanced,
                                            flag_channels, runtime, progress,
                                            name=cfg.name if cfg.ensemble == 1 else f"{cfg.name}_{member}",
                                            log_dir=log_dir if member == 0 or log_dir is None
@@ -156,6 +172,8 @@ def train_classifier(
         if member == 0:
             history = fit_history
     model = members[0] if len(members) == 1 else _ensemble_model(members, runtime)
+    if posthoc:
+        model = posthoc_model(model, y_train, num_classes, logit_adjust_tau)
     metrics, pred = {}, None
     if x_test is not None and y_test is not None and len(x_test):
         pred = predict_classes(model, x_test)
@@ -163,8 +181,8 @@ def train_classifier(
     return ClassifierResult(model=model, metrics=metrics, history=history, predictions=pred, steps=steps)
 
 
-def _train_member(cfg: ClassifierConfig, seed: int, phases: list, num_classes: int, shape, augment, flag_channels: int,
-                  runtime: RuntimeConfig, progress: bool, name: str, log_dir=None):
+def _train_member(cfg: ClassifierConfig, seed: int, phases: list, num_classes: int, shape, augment, loss,
+                  balanced: bool, flag_channels: int, runtime: RuntimeConfig, progress: bool, name: str, log_dir=None):
     """Build, compile and fit one network through every phase; returns (model, history of its phases)."""
     import keras
 
@@ -185,7 +203,8 @@ def _train_member(cfg: ClassifierConfig, seed: int, phases: list, num_classes: i
         synchronize_batchnorm([model], strategy)  # global-batch statistics, as on one device
         model.compile(
             optimizer=make_optimizer(cfg, total),
-            loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing),
+            loss=loss or keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                       label_smoothing=cfg.label_smoothing),
             metrics=["accuracy"],
             jit_compile=runtime.jit_compile,
         )
@@ -198,7 +217,7 @@ def _train_member(cfg: ClassifierConfig, seed: int, phases: list, num_classes: i
     for prefix, x, y, steps in phases:
         batch = min(cfg.batch_size, len(x))
         ds = make_pipeline(x, y, batch, shuffle=True, seed=seed, augment=augmenter, repeat=True,
-                           drop_remainder=True, one_hot=num_classes)
+                           drop_remainder=True, one_hot=0 if loss else num_classes, balanced=balanced)
         desc = "pretrain-classifier" if prefix else (progress if isinstance(progress, str) else "train-classifier")
         board = classifier_callbacks(log_dir, phase=prefix.rstrip("_"))
         callbacks = ([_tqdm_callback(steps, desc)] if progress else []) + board

@@ -12,3 +12,4 @@ import tfaug.models.networks.style  # noqa: F401,E402  (stylegan: modulated conv
 import tfaug.models.networks.routing  # noqa: F401,E402  (adapted runs: class routing)
 import tfaug.models.networks.age  # noqa: F401,E402  (adapted runs: AGE new-class networks)
 import tfaug.models.networks.seeded  # noqa: F401,E402  (seed-taking wrapper of a sampling network)
+import tfaug.models.networks.adjust  # noqa: F401,E402  (classifiers: post-hoc logit adjustment)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfaug.errors import TfaugError
+from tfaug.synthesis.counts import generated_counts, round_half_up
 from tfaug.synthesis.strategies.base import Resources, Strategy
 from tfaug.utils.images import to_float
 
@@ -99,10 +100,6 @@ class TrainingMix:
                                                    "n_rejected")}
 
 
-def _round(x: float) -> int:
-    return int(np.floor(x + 0.5))
-
-
 def _even(total: int, num_classes: int) -> dict[int, int]:
     base, rest = divmod(int(total), num_classes)
     return {c: base + (c < rest) for c in range(num_classes)}
@@ -132,11 +129,10 @@ def synthetic_counts(strategy: Strategy, counts, y_real, num_classes: int) -> di
     if strategy.synthetic_only:
         base = np.full(num_classes, have.max()) if counts.kind == "imbalance" else have
         ratio = strategy.ratio if strategy.ratio_given else 1.0
-        return {c: _round(ratio * int(base[c])) for c in range(num_classes)}
-    if counts.kind == "imbalance" and not strategy.ratio_given:
-        top = int(have.max()) if have.size else 0
-        return {c: top - int(have[c]) for c in range(num_classes)}
-    return {c: _round(strategy.ratio * int(have[c])) for c in range(num_classes)}
+        return {c: round_half_up(ratio * int(base[c])) for c in range(num_classes)}
+    # the rule train-classifier and `tfaug fill` share: top an imbalanced draw up to its majority, else ratio x n_c
+    top_up = counts.kind == "imbalance" and not strategy.ratio_given
+    return dict(enumerate(generated_counts(have.tolist(), ratio=None if top_up else strategy.ratio, top_up=top_up)))
 
 
 def add_flag(images: np.ndarray, flag: float) -> np.ndarray:
