@@ -162,6 +162,7 @@ def train_classifier(args) -> int:
     from tfaug.training.augment_choice import choose_augment
     from tfaug.synthesis.strategies import Counts, Draw, parse
     from tfaug.training.classifier import save_classifier, train_classifier as run
+    from tfaug.training.longtail import train_kwargs
     from tfaug.training.distribute import is_chief
     from tfaug.utils.io import write_json
 
@@ -192,7 +193,8 @@ def train_classifier(args) -> int:
         mix.augment = None if choice.spec == "none" else choice.spec
     res = run(mix.images, mix.labels, num_classes=ds.num_classes, cfg=cfg, x_test=ds.images[split.test],
               y_test=ds.labels[split.test], augment=mix.augment, minority=args.minority, progress=not args.no_progress,
-              runtime=runtime, log_dir=out / "tensorboard" if is_chief() else None, budget_images=mix.n_real)
+              runtime=runtime, log_dir=out / "tensorboard" if is_chief() else None, budget_images=mix.n_real,
+              **train_kwargs(mix.train_options, mix.labels, ds.num_classes))
     if not is_chief():  # every worker of a cluster trains the same model; only the chief writes it
         print(f"worker done: accuracy {res.metrics['accuracy']:.4f}; the chief writes {out}")
         return 0

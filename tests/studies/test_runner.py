@@ -74,9 +74,10 @@ def test_end_to_end_digits(tmp_path):
     for name in ("cdcgan+classic+filter:variance", "curriculum", "m2"):
         assert {"gen_kid", "gen_copies", "gen_ssim", "gen_consistency"} <= set(by[name]), name
     assert "gen_kid" not in by["baseline"]
-    # one generator per cell draw, shared by the strategies that use it; the encoder of m2 and the judge too
+    # one generator per cell draw, shared by the strategies that use it; the encoder of m2, the judge and the
+    # draw's classic-augmentation choice too
     runs = {p.name for p in (out / "generators" / "k=5" / "r0").iterdir()}
-    assert runs == {"cdcgan", "encoder-vae", "judge.json"}
+    assert runs == {"cdcgan", "encoder-vae", "judge.json", "augment.json"}
     assert_no_leak(out, {"k=5": ["k=5"]})
     split = split_of(out, "k=5", 0)
     assert split["train"] == split["generator_train"] and len(split["train"]) == 50

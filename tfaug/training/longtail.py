@@ -214,3 +214,23 @@ def posthoc_model(model, y_train, num_classes: int, tau: float = 1.0):
     inputs = keras.Input(shape=model.input_shape[1:])
     outputs = LogitAdjustment(offset, name="posthoc_logit_adjustment")(model(inputs))
     return keras.Model(inputs, outputs, name=f"{model.name}_posthoc")
+
+
+def train_kwargs(options: dict, labels, num_classes: int) -> dict:
+    """``train_classifier`` arguments of a strategy's long-tail ``train_options`` (see
+    ``tfaug.synthesis.strategies.longtail``): ``reweight`` beta -> ``class_weights`` from the class counts of
+    ``labels`` (the training mix), ``logit_adjust`` tau (+ ``posthoc``) -> ``logit_adjust_tau``/``posthoc``,
+    ``balanced`` -> ``balanced``. Empty options give ``{}`` (plain training)."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - {"reweight", "logit_adjust", "posthoc", "balanced"})
+    if unknown:
+        raise TfaugError(f"unknown training option(s) {', '.join(unknown)}")
+    out: dict = {}
+    if "reweight" in options:
+        out["class_weights"] = effective_number_weights(class_counts(labels, num_classes), options["reweight"])
+    if "logit_adjust" in options:
+        out["logit_adjust_tau"] = float(options["logit_adjust"])
+        out["posthoc"] = bool(options.get("posthoc", False))
+    if options.get("balanced"):
+        out["balanced"] = True
+    return out

@@ -22,6 +22,8 @@ A strategy is a ``+``-joined list of registered building blocks (``base.register
 - ``curriculum[:MODEL]``    pre-train on generated images, then fine-tune on the real ones (S4);
 - ``source-flag[:MODEL]``   real + generated with an extra input channel flagging generated images (S4; test
                             images carry flag 0);
+- ``reweight[:beta]``, ``logit-adjust[:tau|posthoc[=tau]]``, ``balanced``: long-tail training controls
+                            (class-balanced loss, logit adjustment, class-balanced sampling; ``longtail``);
 - ``disc-bank``, ``m1``..``m4`` S3's classifiers built from per-class generators instead of a trained CNN
                             (``m1:m=100,L=3`` overrides the study's ``methods`` parameters); alone only.
 
@@ -39,7 +41,7 @@ cross a split or CV fold from its source. Everything is deterministic given the 
 from tfaug.synthesis.strategies.base import (Block, Needs, Resources, Strategy, block_names, blocks, model_names, parse,
                                              register, unregister)
 from tfaug.synthesis.strategies.mix import Counts, Draw, MixState, TrainingMix, add_flag, build, synthetic_counts
-from tfaug.synthesis.strategies import real, generative, methods  # noqa: E402,F401 - registers the shipped blocks
+from tfaug.synthesis.strategies import real, generative, methods, longtail  # noqa: E402,F401 - registers the shipped blocks
 from tfaug.synthesis.strategies.generative import OVERSAMPLE, ROUNDS  # noqa: E402
 from tfaug.synthesis.strategies.methods import METHODS  # noqa: E402
 

@@ -158,6 +158,9 @@ class Strategy:
         synthetic_only, curriculum, source_flag: the S4 / CAS training variants.
         method: one of the S3 classifiers (``disc-bank``, ``m1``..``m4``) or None; ``method_args`` their inline
             parameter overrides; ``method_model`` the zoo model they sample (``gan-bank`` for disc-bank).
+        train_options: how the classifier trains on the mix, set by training blocks (``reweight``, ``logit-adjust``,
+            ``balanced``: ``tfaug.synthesis.strategies.longtail``); read by
+            ``tfaug.training.longtail.train_kwargs``.
         blocks: ``(head, arg)`` of every block as written, in order; ``block_objects`` their registered
             :class:`Block` (resolved once, at parse time).
     """
@@ -178,6 +181,7 @@ class Strategy:
     method: str | None = None
     method_args: dict = field(default_factory=dict)
     method_model: str | None = None
+    train_options: dict = field(default_factory=dict)
     blocks: tuple = ()
     block_objects: tuple = field(default=(), compare=False, repr=False)
 

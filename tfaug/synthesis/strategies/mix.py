@@ -8,7 +8,7 @@ curriculum, source-flag); otherwise real rows and generated rows are concatenate
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -79,6 +79,7 @@ class TrainingMix:
         n_real, n_duplicates, n_extra_real, n_synthetic, n_rejected: rows by origin (generated ones in ``pretrain``
             count as n_synthetic); n_rejected = generated images dropped by filters.
         source_flag: True when ``images`` carry the flag channel.
+        train_options: how the classifier trains on the mix (``Strategy.train_options``; empty: plainly).
     """
 
     images: np.ndarray
@@ -93,6 +94,7 @@ class TrainingMix:
     n_synthetic: int
     n_rejected: int
     source_flag: bool
+    train_options: dict = field(default_factory=dict)
 
     def counts(self) -> dict:
         """``n_real``, ``n_duplicates``, ``n_extra_real``, ``n_synthetic``, ``n_rejected`` as ints (result rows)."""
@@ -226,6 +228,7 @@ def generated_groups(n: int) -> np.ndarray:
 
 def common(strategy: Strategy, state: MixState) -> dict:
     """The TrainingMix fields shared by every assembly (augment, counts, flag)."""
-    return dict(augment=strategy.augment, pretrain=None, n_real=len(state.y), n_duplicates=state.n_duplicates,
+    return dict(augment=strategy.augment, train_options=dict(strategy.train_options), pretrain=None,
+                n_real=len(state.y), n_duplicates=state.n_duplicates,
                 n_extra_real=state.n_extra_real, n_synthetic=len(state.generated[1]), n_rejected=state.n_rejected,
                 source_flag=strategy.source_flag)
