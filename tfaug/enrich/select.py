@@ -1,0 +1,189 @@
+"""Budgeted selection on the training side: repeats of paired validation, early stops, a wall-time budget.
+
+Repeat ``r`` trains every still-active candidate on the same split (``protocol.validation_split``) with the same
+seed, so each candidate's accuracy is paired with ``classic``'s. Every finished fit is appended to
+``DIR/results.jsonl`` at once (``{"kind": "score", "candidate", "repeat", "accuracy", "macro_f1", "seconds"}``), so
+a rerun skips it and Ctrl-C loses only the fit in progress; stops are recorded as ``{"kind": "stop", ...}``.
+
+Early stop: after ``min_repeats`` paired repeats, a candidate whose 95 % CI of the paired accuracy difference to the
+current leader lies entirely below 0 cannot win and trains no more. Budget: a fit starts only when its estimated
+time (its own mean so far, else ``PRIOR_FACTOR`` times the mean fit so far) plus the reserve for the final
+stage still fits in the budget's wall time.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tfaug.enrich.candidates import REFERENCE, draw_resources, fit_candidate, is_generative
+from tfaug.enrich.protocol import EnrichConfig, validation_split
+from tfaug.utils.io import append_jsonl, read_jsonl
+
+RESULTS = "results.jsonl"
+PRIOR_FACTOR = 3.0     # a generative candidate's first fit trains a generator too
+FINAL_OVERHEAD_S = 20.0  # classifier + generator export, test read, report (measured ~10-15 s on 2 cores)
+
+
+class Budget:
+    """Wall time since construction against ``seconds`` > 0."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.start = float(seconds), time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def left(self) -> float:
+        return self.seconds - self.elapsed()
+
+
+def scores(rows: list[dict]) -> dict[str, dict[int, float]]:
+    """{candidate: {repeat: accuracy}} from the score rows."""
+    out: dict[str, dict[int, float]] = {}
+    for r in rows:
+        if r.get("kind") == "score":
+            out.setdefault(r["candidate"], {})[int(r["repeat"])] = float(r["accuracy"])
+    return out
+
+
+def paired(a: dict[int, float], b: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The accuracies of two candidates on their common repeats (sorted by repeat)."""
+    common = sorted(set(a) & set(b))
+    return np.array([a[r] for r in common]), np.array([b[r] for r in common])
+
+
+def leader(table: dict[str, dict[int, float]], order: list[str]) -> str | None:
+    """The candidate with the highest mean accuracy (ties: the earlier, simpler one)."""
+    means = [(np.mean(list(table[c].values())), -i, c) for i, c in enumerate(order) if table.get(c)]
+    return max(means)[2] if means else None
+
+
+def final_estimate(seconds_per_fit: float, cfg: EnrichConfig) -> float:
+    """Expected seconds of the final stage for a candidate whose validation fits took ``seconds_per_fit``: the
+    training side is ``1 / (1 - val_fraction)`` times a repeat's training part."""
+    return seconds_per_fit / (1.0 - cfg.val_fraction) + FINAL_OVERHEAD_S
+
+
+def run_selection(out: Path, side, candidates: list[str], cfg: EnrichConfig, budget: Budget, *,
+                  progress: bool = True) -> list[dict]:
+    """Score the candidates by repeated paired validation until done, stopped or out of budget.
+
+    Args:
+        out: the run directory (``results.jsonl`` is appended; generators go to ``work/r<repeat>``).
+        side: the training side (``images`` uint8 [N, H, W, C], ``labels`` int [N], ``indices``, ``class_names``).
+        candidates: strategy texts in order; the first ones should be the controls.
+        cfg: the run's settings.
+        budget: the wall-time budget of the whole run (selection and final stage).
+        progress: show the time bar (candidates, ETA, leader).
+
+    Returns:
+        Every row of ``results.jsonl`` (scores and stops), old and new.
+    """
+    path = out / RESULTS
+    rows = read_jsonl(path)
+    # "cannot win" is final; a budget stop is not (a resumed run has a new budget)
+    stopped = {r["candidate"] for r in rows if r.get("kind") == "stop" and r.get("reason") != "budget"}
+    bar = _bar(progress, budget)
+    try:
+        for repeat in range(cfg.max_repeats):
+            fit_idx, val_idx = validation_split(side.labels, repeat, cfg)
+            res = None
+            for cand in candidates:
+                table = scores(rows)
+                if cand in stopped or repeat in table.get(cand, {}):
+                    continue
+                if not _affordable(cand, rows, table, budget, cfg):
+                    _stop(path, rows, stopped, cand, repeat, "budget")
+                    continue
+                _show(bar, budget, cand, repeat, candidates, stopped, table)
+                if res is None:
+                    res = draw_resources(out / "work" / f"r{repeat}", side.images[fit_idx], side.labels[fit_idx],
+                                         side.indices[fit_idx], side.class_names, cfg.gan, cfg.seed + repeat)
+                row = _score(cand, repeat, side, fit_idx, val_idx, res, cfg)
+                append_jsonl(path, row)
+                rows.append(row)
+            table = scores(rows)
+            for cand in candidates:
+                if cand not in stopped and _cannot_win(cand, table, candidates, cfg):
+                    _stop(path, rows, stopped, cand, repeat, "cannot win")
+            if all(c in stopped for c in candidates):
+                break
+    finally:
+        if bar is not None:
+            _show(bar, budget, "done", None, candidates, stopped, scores(rows))
+            bar.close()
+    return rows
+
+
+def _score(cand: str, repeat: int, side, fit_idx, val_idx, res, cfg: EnrichConfig) -> dict:
+    from tfaug.metrics.classification import classification_metrics
+
+    t0 = time.monotonic()
+    k = len(side.class_names)
+    fit = fit_candidate(cand, side.images[fit_idx], side.labels[fit_idx], side.images[val_idx],
+                        side.labels[val_idx], res, cfg.classifier, cfg.seed + repeat, num_classes=k)
+    m = classification_metrics(side.labels[val_idx], np.argmax(fit.probabilities, axis=-1), k)
+    return {"kind": "score", "candidate": cand, "repeat": repeat, "accuracy": m["accuracy"],
+            "macro_f1": m["macro_f1"], "per_class_recall": m["per_class_recall"], "n_fit": int(len(fit_idx)),
+            "n_val": int(len(val_idx)), "n_synthetic": fit.n_synthetic, "seconds": round(time.monotonic() - t0, 3)}
+
+
+def _seconds(rows: list[dict], cand: str | None = None) -> list[float]:
+    return [float(r["seconds"]) for r in rows if r.get("kind") == "score" and (cand is None or r["candidate"] == cand)]
+
+
+def _affordable(cand: str, rows, table, budget: Budget, cfg: EnrichConfig) -> bool:
+    """Whether a fit of ``cand`` plus the final stage of the slowest candidate that could still win fits."""
+    own, every = _seconds(rows, cand), _seconds(rows)
+    if own:
+        guess = float(np.mean(own))
+    elif every:
+        guess = float(np.mean(every)) * (PRIOR_FACTOR if is_generative(cand) else 1.0)
+    else:
+        guess = 0.0  # the very first fit always runs: without it nothing can be chosen
+    finals = [final_estimate(float(np.mean(_seconds(rows, c))), cfg) for c in table if table[c]]
+    finals.append(final_estimate(guess, cfg))
+    return guess == 0.0 or guess + max(finals) <= budget.left()
+
+
+def _cannot_win(cand: str, table, candidates, cfg: EnrichConfig) -> bool:
+    from tfaug.metrics.stats import paired_difference_ci
+
+    lead = leader(table, candidates)
+    if cand == lead or cand == REFERENCE or lead is None:
+        return False
+    a, b = paired(table.get(cand, {}), table[lead])
+    if len(a) < cfg.min_repeats:
+        return False
+    mean, half = paired_difference_ci(a, b)
+    return bool(np.isfinite(half) and mean + half < 0)
+
+
+def _stop(path: Path, rows: list, stopped: set, cand: str, repeat: int, reason: str) -> None:
+    row = {"kind": "stop", "candidate": cand, "repeat": repeat, "reason": reason}
+    append_jsonl(path, row)
+    rows.append(row)
+    stopped.add(cand)
+
+
+def _bar(enabled: bool, budget: Budget):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=int(budget.seconds), desc="enrich", unit="s", dynamic_ncols=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s budget [ETA {remaining}] {postfix}")
+
+
+def _show(bar, budget: Budget, cand: str, repeat, candidates, stopped, table) -> None:
+    if bar is None:
+        return
+    bar.n = min(bar.total, int(budget.elapsed()))
+    lead = leader(table, candidates)
+    lead_text = f"{lead} {np.mean(list(table[lead].values())):.3f}" if lead else "-"
+    active = len([c for c in candidates if c not in stopped])
+    now = f"{cand} r{repeat}" if repeat is not None else cand
+    bar.set_postfix_str(f"now {now} | {active}/{len(candidates)} candidates active | leader {lead_text}")
+    bar.refresh()
