@@ -7,8 +7,9 @@ a rerun skips it and Ctrl-C loses only the fit in progress; stops are recorded a
 
 Early stop: after ``min_repeats`` paired repeats, a candidate whose 95 % CI of the paired accuracy difference to the
 current leader lies entirely below 0 cannot win and trains no more. Budget: a fit starts only when its estimated
-time (its own mean so far, else ``PRIOR_FACTOR`` times the mean fit so far) plus the reserve for the final
-stage still fits in the budget's wall time.
+time (its own latest fit, else ``PRIOR_FACTOR`` times the latest fit) plus the estimated final stage of the
+slowest candidate so far still fits in the budget's wall time; a skipped candidate is asked again next repeat
+(recorded once per run as ``{"kind": "stop", "reason": "budget"}``).
 """
 from __future__ import annotations
 
@@ -22,8 +23,11 @@ from tfaug.enrich.protocol import EnrichConfig, validation_split
 from tfaug.utils.io import append_jsonl, read_jsonl
 
 RESULTS = "results.jsonl"
-PRIOR_FACTOR = 3.0     # a generative candidate's first fit trains a generator too
-FINAL_OVERHEAD_S = 20.0  # classifier + generator export, test read, report (measured ~10-15 s on 2 cores)
+PRIOR_FACTOR = 3.0       # a generative candidate's first fit trains a generator too
+COLD_FACTOR = 0.5        # share of a process's first fit that recurs (the rest is TensorFlow's start-up)
+FINAL_OVERHEAD_S = 10.0  # classifier export, test read, report (about 4-6 s on 2 cores for small data)
+GENERATOR_EXPORT_S = 10.0  # generator export and the enriched dataset, when a generator wins
+_FITS_IN_PROCESS = [0]   # fits run by this process so far (the first one is cold)
 
 
 class Budget:
@@ -60,12 +64,6 @@ def leader(table: dict[str, dict[int, float]], order: list[str]) -> str | None:
     return max(means)[2] if means else None
 
 
-def final_estimate(seconds_per_fit: float, cfg: EnrichConfig) -> float:
-    """Expected seconds of the final stage for a candidate whose validation fits took ``seconds_per_fit``: the
-    training side is ``1 / (1 - val_fraction)`` times a repeat's training part."""
-    return seconds_per_fit / (1.0 - cfg.val_fraction) + FINAL_OVERHEAD_S
-
-
 def run_selection(out: Path, side, candidates: list[str], cfg: EnrichConfig, budget: Budget, *,
                   progress: bool = True) -> list[dict]:
     """Score the candidates by repeated paired validation until done, stopped or out of budget.
@@ -85,6 +83,7 @@ def run_selection(out: Path, side, candidates: list[str], cfg: EnrichConfig, bud
     rows = read_jsonl(path)
     # "cannot win" is final; a budget stop is not (a resumed run has a new budget)
     stopped = {r["candidate"] for r in rows if r.get("kind") == "stop" and r.get("reason") != "budget"}
+    noted: set = set()  # candidates whose budget skip is already recorded in this run
     bar = _bar(progress, budget)
     try:
         for repeat in range(cfg.max_repeats):
@@ -95,7 +94,9 @@ def run_selection(out: Path, side, candidates: list[str], cfg: EnrichConfig, bud
                 if cand in stopped or repeat in table.get(cand, {}):
                     continue
                 if not _affordable(cand, rows, table, budget, cfg):
-                    _stop(path, rows, stopped, cand, repeat, "budget")
+                    if cand not in noted:  # skipped this repeat; later repeats ask again (estimates improve)
+                        noted.add(cand)
+                        _stop(path, rows, set(), cand, repeat, "budget")
                     continue
                 _show(bar, budget, cand, repeat, candidates, stopped, table)
                 if res is None:
@@ -120,32 +121,60 @@ def run_selection(out: Path, side, candidates: list[str], cfg: EnrichConfig, bud
 def _score(cand: str, repeat: int, side, fit_idx, val_idx, res, cfg: EnrichConfig) -> dict:
     from tfaug.metrics.classification import classification_metrics
 
-    t0 = time.monotonic()
+    t0, g0 = time.monotonic(), res.seconds if res is not None else 0.0
     k = len(side.class_names)
     fit = fit_candidate(cand, side.images[fit_idx], side.labels[fit_idx], side.images[val_idx],
                         side.labels[val_idx], res, cfg.classifier, cfg.seed + repeat, num_classes=k)
+    gen_seconds = (res.seconds if res is not None else 0.0) - g0
+    _FITS_IN_PROCESS[0] += 1
     m = classification_metrics(side.labels[val_idx], np.argmax(fit.probabilities, axis=-1), k)
     return {"kind": "score", "candidate": cand, "repeat": repeat, "accuracy": m["accuracy"],
             "macro_f1": m["macro_f1"], "per_class_recall": m["per_class_recall"], "n_fit": int(len(fit_idx)),
-            "n_val": int(len(val_idx)), "n_synthetic": fit.n_synthetic, "seconds": round(time.monotonic() - t0, 3)}
+            "n_val": int(len(val_idx)), "n_synthetic": fit.n_synthetic, "seconds": round(time.monotonic() - t0, 3),
+            "generator_seconds": round(gen_seconds, 3), "cold": _FITS_IN_PROCESS[0] == 1}
 
 
-def _seconds(rows: list[dict], cand: str | None = None) -> list[float]:
-    return [float(r["seconds"]) for r in rows if r.get("kind") == "score" and (cand is None or r["candidate"] == cand)]
+def _seconds(rows: list[dict], cand: str | None = None, key: str = "seconds") -> list[float]:
+    """Seconds of the score rows (of ``cand``); warm fits only when there are any, else cold ones scaled by
+    ``COLD_FACTOR``."""
+    mine = [r for r in rows if r.get("kind") == "score" and (cand is None or r["candidate"] == cand)]
+    warm = [float(r.get(key, 0.0)) for r in mine if not r.get("cold")]
+    return warm or [COLD_FACTOR * float(r.get(key, 0.0)) for r in mine]
+
+
+def _fit_guess(cand: str, rows) -> float:
+    """Expected seconds of the next fit of ``cand``: its own latest fit; else the latest fit's classifier time
+    plus, for a generative candidate, the latest generator's training time (``PRIOR_FACTOR`` times the classifier
+    time before any generator was trained); 0 before any fit."""
+    own = _seconds(rows, cand)
+    if own:
+        return own[-1]
+    every, gens = _seconds(rows), [g for g in _seconds(rows, key="generator_seconds") if g > 0]
+    if not every:
+        return 0.0
+    clf = max(0.0, every[-1] - _seconds(rows, key="generator_seconds")[-1])
+    if not is_generative(cand):
+        return clf
+    return clf + (gens[-1] if gens else (PRIOR_FACTOR - 1.0) * clf)
+
+
+def _final_guess(cand: str, rows, cfg: EnrichConfig) -> float:
+    """Expected seconds of the final stage for ``cand``: its classifier on the whole training side (``1 /
+    (1 - val_fraction)`` times a repeat's part), a generator when it needs one, and the fixed overhead."""
+    fit = _fit_guess(cand, rows)
+    gens = [g for g in _seconds(rows, key="generator_seconds") if g > 0]
+    gen = (gens[-1] if gens else fit) if is_generative(cand) else 0.0
+    extra = GENERATOR_EXPORT_S if is_generative(cand) else 0.0
+    return max(0.0, fit - gen) / (1.0 - cfg.val_fraction) + gen + FINAL_OVERHEAD_S + extra
 
 
 def _affordable(cand: str, rows, table, budget: Budget, cfg: EnrichConfig) -> bool:
-    """Whether a fit of ``cand`` plus the final stage of the slowest candidate that could still win fits."""
-    own, every = _seconds(rows, cand), _seconds(rows)
-    if own:
-        guess = float(np.mean(own))
-    elif every:
-        guess = float(np.mean(every)) * (PRIOR_FACTOR if is_generative(cand) else 1.0)
-    else:
-        guess = 0.0  # the very first fit always runs: without it nothing can be chosen
-    finals = [final_estimate(float(np.mean(_seconds(rows, c))), cfg) for c in table if table[c]]
-    finals.append(final_estimate(guess, cfg))
-    return guess == 0.0 or guess + max(finals) <= budget.left()
+    """Whether a fit of ``cand`` plus the final stage of the slowest candidate that could win still fits."""
+    guess = _fit_guess(cand, rows)
+    if guess == 0.0:
+        return True  # the very first fit always runs: without it nothing can be chosen
+    finals = [_final_guess(c, rows, cfg) for c in list(table) + [cand]]
+    return guess + max(finals) <= budget.left()
 
 
 def _cannot_win(cand: str, table, candidates, cfg: EnrichConfig) -> bool:

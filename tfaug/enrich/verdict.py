@@ -33,7 +33,9 @@ def candidate_table(rows: list[dict], candidates: list[str]) -> list[dict]:
     for r in rows:
         if r.get("kind") == "score":
             f1.setdefault(r["candidate"], []).append(float(r["macro_f1"]))
-    stops = {r["candidate"]: r["reason"] for r in rows if r.get("kind") == "stop"}
+    # a stop counts when no score of the candidate came after it (a budget skip may be followed by more fits)
+    stops = {r["candidate"]: r["reason"] for r in rows if r.get("kind") == "stop"
+             and int(r["repeat"]) >= max(table.get(r["candidate"], {-1: None}))}
     out = []
     for cand in candidates:
         accs = table.get(cand, {})
