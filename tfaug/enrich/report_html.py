@@ -171,7 +171,7 @@ def _commands(v: dict, out: Path) -> str:
     lines = [v["command"], f"# serve the exported models (classifier and, when a generator won, the generator):",
              f"tfaug serve --model-base {out}/saved_models"]
     if v["outputs"].get("generator_name"):
-        lines.append(f"tfaug query {v['outputs']['generator_name']} --class-id 0 --n 16")
+        lines.append(f"tfaug query {v['outputs']['generator_name']} --class-id 0 --n 16 --out samples")
     lines += ["# the classifier from Python (uint8 images in, probabilities out):",
               f"python -c \"import tensorflow as tf; m = tf.saved_model.load('{out}/{v['outputs']['classifier']}'); "
               "print(m.signatures['serving_default'])\""]

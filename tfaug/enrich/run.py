@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tfaug.enrich import candidates as cands
-from tfaug.enrich.protocol import EnrichConfig, SealedTest, config_record, make_protocol
+from tfaug.enrich.protocol import EnrichConfig, SealedTest, check_classes, config_record, make_protocol
 from tfaug.enrich.select import Budget, run_selection
 from tfaug.errors import TfaugError
 from tfaug.utils.io import read_json, write_json
@@ -93,8 +93,9 @@ def run_enrich(spec: str, out, *, budget_minutes: float = 30.0, cfg: EnrichConfi
     cfg = cfg or EnrichConfig()
     budget = Budget(60.0 * budget_minutes)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     ds = _real_dataset(spec, data_dir)
+    check_classes(ds.labels, ds.class_names)  # before anything is written
+    out.mkdir(parents=True, exist_ok=True)
     proto, candidates = _start(out, spec, ds, cfg)
     train = np.asarray(proto["train"], np.int64)
     side = TrainSide(ds.images[train], ds.labels[train], train, list(ds.class_names))
@@ -204,14 +205,19 @@ def machine() -> str:
     """CPU model and core count of this machine (for the verdict and the report)."""
     import os
 
-    model = platform.processor() or platform.machine()
+    model, extras = platform.processor() or platform.machine(), []
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, {platform.system()}"
+        lines = []
+    for line in lines:
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+        elif line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            extras = [name for flag, name in (("avx512f", "AVX-512"), ("amx_tile", "AMX")) if flag in flags]
+            break
+    with_ = f" with {'/'.join(extras)}" if extras else ""
+    return f"{model}{with_}, {os.cpu_count()} cores, {platform.system()}"
 
 
