@@ -58,3 +58,29 @@ def test_report_renders_in_headless_chromium(generator_won, tmp_path):
 
     pixels = np.asarray(Image.open(shot).convert("L"), np.float32)
     assert pixels.shape == (1400, 1100) and pixels.std() > 10  # not a blank page
+
+
+def test_report_without_test_set_says_why(tmp_path):
+    from types import SimpleNamespace
+
+    from tfaug.enrich.report_html import write_report
+
+    ci = {"mean": 0.9, "ci_low": 0.85, "ci_high": 0.95, "half_width": 0.05}
+    zero = {"mean": 0.0, "ci_low": -0.01, "ci_high": 0.01, "half_width": 0.01}
+    row = {"candidate": "classic", "control": True, "repeats": 3, "accuracy": ci, "delta_vs_classic": zero,
+           "paired_repeats": 3, "macro_f1": 0.9, "seconds_per_fit": 2.0, "stopped": None}
+    reason = "class 'few' has only 4 images, too few to spare 2 for a test set"
+    v = {"dataset": "folder:x", "chosen": "classic", "why": "classic is the best control", "generative": False,
+         "validation_accuracy": ci, "delta_vs_classic": zero, "test": None, "class_names": ["a", "few"],
+         "protocol": {"name": "repeated-cv", "reason": reason, "n_train": 24, "n_test": 0, "test_fraction": 0.3,
+                      "val_fraction": 0.25, "max_repeats": 3, "min_repeats": 2, "seed": 0, "classifier": "res_cnn"},
+         "candidates": [row], "outputs": {"classifier": "saved_models/classifier/1"},
+         "budget": {"minutes": 1, "seconds_used": 30.0}, "command": "tfaug enrich --dataset folder:x --out o",
+         "machine": "test"}
+    side = SimpleNamespace(images=np.zeros((24, 8, 8, 1), np.uint8), labels=np.repeat([0, 1], [20, 4]),
+                           class_names=["a", "few"])
+    page = write_report(tmp_path, v, None, side).read_text()
+    import html
+
+    assert "No test set: " + html.escape(reason) in page and "repeated-cv" in page and "90.0 [85.0, 95.0]" in page
+    assert "No generator was trained" in page
