@@ -58,9 +58,33 @@ def test_rerun_skips_finished_fits(tmp_path, fake_fit):
 
 
 def test_budget_stops_fits_that_would_not_fit(tmp_path, fake_fit, monkeypatch):
+    from tfaug.metrics.classification import classification_metrics
+
+    classification_metrics([0, 1], [0, 1], 2)  # import scikit-learn before the clock starts
     monkeypatch.setattr(select, "FINAL_OVERHEAD_S", 0.0)
     t0 = time.monotonic()
     rows = select.run_selection(tmp_path, _side(), list(SKILL), EnrichConfig(max_repeats=1000),
-                                select.Budget(1.0), progress=False)
-    assert time.monotonic() - t0 <= 1.2
+                                select.Budget(2.0), progress=False)
+    assert time.monotonic() - t0 <= 1.2 * 2.0
     assert any(r["kind"] == "stop" and r["reason"] == "budget" for r in rows)
+
+
+def test_ctrl_c_keeps_finished_fits_and_a_rerun_continues(tmp_path, fake_fit, monkeypatch):
+    inner = select.fit_candidate
+
+    def interrupted(*args, **kwargs):
+        if len(fake_fit) == 3:
+            raise KeyboardInterrupt
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(select, "fit_candidate", interrupted)
+    cfg = EnrichConfig(max_repeats=2, min_repeats=2)
+    with pytest.raises(KeyboardInterrupt):
+        select.run_selection(tmp_path, _side(), ["baseline", "classic"], cfg, select.Budget(600), progress=False)
+    assert [(r["candidate"], r["repeat"]) for r in read_jsonl(tmp_path / select.RESULTS)] == [("baseline", 0),
+                                                                                              ("classic", 0),
+                                                                                              ("baseline", 1)]
+    monkeypatch.setattr(select, "fit_candidate", inner)
+    rows = select.run_selection(tmp_path, _side(), ["baseline", "classic"], cfg, select.Budget(600), progress=False)
+    assert sorted((r["candidate"], r["repeat"]) for r in rows) == [("baseline", 0), ("baseline", 1), ("classic", 0),
+                                                                   ("classic", 1)]

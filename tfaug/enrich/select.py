@@ -9,7 +9,7 @@ Early stop: after ``min_repeats`` paired repeats, a candidate whose 95 % CI of t
 current leader lies entirely below 0 cannot win and trains no more. Budget: a fit starts only when its estimated
 time (its own latest fit, else ``PRIOR_FACTOR`` times the latest fit) plus the estimated final stage of the
 slowest candidate so far still fits in the budget's wall time; a skipped candidate is asked again next repeat
-(recorded once per run as ``{"kind": "stop", "reason": "budget"}``).
+(recorded once per run as ``{"kind": "stop", "reason": "budget"}``), and selection ends when nothing left fits.
 """
 from __future__ import annotations
 
@@ -87,19 +87,21 @@ def run_selection(out: Path, side, candidates: list[str], cfg: EnrichConfig, bud
     bar = _bar(progress, budget)
     try:
         for repeat in range(cfg.max_repeats):
-            fit_idx, val_idx = validation_split(side.labels, repeat, cfg)
-            res = None
+            res, skipped, todo = None, 0, 0
             for cand in candidates:
                 table = scores(rows)
                 if cand in stopped or repeat in table.get(cand, {}):
                     continue
+                todo += 1
                 if not _affordable(cand, rows, table, budget, cfg):
+                    skipped += 1
                     if cand not in noted:  # skipped this repeat; later repeats ask again (estimates improve)
                         noted.add(cand)
                         _stop(path, rows, set(), cand, repeat, "budget")
                     continue
                 _show(bar, budget, cand, repeat, candidates, stopped, table)
                 if res is None:
+                    fit_idx, val_idx = validation_split(side.labels, repeat, cfg)
                     res = draw_resources(out / "work" / f"r{repeat}", side.images[fit_idx], side.labels[fit_idx],
                                          side.indices[fit_idx], side.class_names, cfg.gan, cfg.seed + repeat)
                 row = _score(cand, repeat, side, fit_idx, val_idx, res, cfg)
@@ -109,8 +111,8 @@ def run_selection(out: Path, side, candidates: list[str], cfg: EnrichConfig, bud
             for cand in candidates:
                 if cand not in stopped and _cannot_win(cand, table, candidates, cfg):
                     _stop(path, rows, stopped, cand, repeat, "cannot win")
-            if all(c in stopped for c in candidates):
-                break
+            if all(c in stopped for c in candidates) or (todo and skipped == todo):
+                break  # everything is decided, or nothing that is left fits in the budget any more
     finally:
         if bar is not None:
             _show(bar, budget, "done", None, candidates, stopped, scores(rows))
