@@ -42,7 +42,7 @@ def test_budget_is_kept_within_20_percent(enriched):
 def test_test_set_is_read_once_after_the_choice(enriched):
     verdict, out, _, reads, _ = enriched
     assert reads == [True]
-    assert verdict["protocol"]["test_reads"] == 1
+    assert verdict["protocol"]["test_reads"] == 1 and "warning" not in verdict
     assert json.loads((out / "choice.json").read_text())["chosen"] == verdict["chosen"]
 
 
@@ -87,6 +87,14 @@ def test_rerun_continues_without_refitting(enriched, monkeypatch):
     assert again["chosen"] == verdict["chosen"]
     scores = [json.loads(r) for r in (out / "results.jsonl").read_text().splitlines()]
     assert len([r for r in scores if r["kind"] == "score"]) == len([r for r in scores[:n_rows] if r["kind"] == "score"])
+    assert again["protocol"]["test_reads"] == 2 and "warning" not in again  # the same choice read it again
+    from tfaug.enrich import verdict as verdict_mod
+
+    other = "classic" if verdict["chosen"] != "classic" else "baseline"
+    monkeypatch.setattr(verdict_mod, "choose", lambda rows, cands: (other, "forced by the test"))
+    third = run_enrich(f"folder:{data}", out, budget_minutes=BUDGET_MIN, cfg=tiny_config(), progress=False)
+    assert verdict["chosen"] in third["warning"] and "no longer a single clean read" in third["warning"]
+    assert "no longer a single clean read" in (out / "report.html").read_text()
 
 
 def test_another_dataset_in_the_same_out_is_one_sentence(enriched):

@@ -71,6 +71,8 @@ def _verdict_box(v: dict) -> str:
     else:
         lines.append(f"No test set: {html.escape(v['protocol']['reason'])}. Validation accuracy "
                      f"{_ci_text(v['validation_accuracy'])} %.")
+    if v.get("warning"):
+        lines.append(f"<b>Warning:</b> {html.escape(v['warning'])}.")
     cls = "verdict" if v["generative"] else "verdict none"
     return f'<div class="{cls}" id="verdict">' + "<br>".join(lines) + "</div>"
 

@@ -11,13 +11,15 @@ Outputs in ``out`` (each written atomically; a rerun with the same ``out`` conti
   ``enriched/`` (the training side's real images plus generated ones, with ``manifest.csv``, as ``tfaug fill``
   writes them);
 - ``test_split.npz`` (``x`` uint8, ``y``, ``indices``): the test set the verdict was scored on;
+- ``test_reads.jsonl``: one line per test read; a resumed run whose choice differs from an earlier read's says so
+  in ``verdict.json`` (``warning``) and the report;
 - ``verdict.json`` and ``report.html``.
 """
 from __future__ import annotations
 
 import platform
 import re
-
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,9 @@ from tfaug.enrich import candidates as cands
 from tfaug.enrich.protocol import EnrichConfig, SealedTest, check_classes, config_record, make_protocol
 from tfaug.enrich.select import Budget, run_selection
 from tfaug.errors import TfaugError
-from tfaug.utils.io import read_json, write_json
+from tfaug.utils.io import append_jsonl, read_json, read_jsonl, write_json
+
+TEST_READS = "test_reads.jsonl"  # one line per test read (a resumed run that chose again reads it again)
 
 
 @dataclass
@@ -106,9 +110,11 @@ def run_enrich(spec: str, out, *, budget_minutes: float = 30.0, cfg: EnrichConfi
     chosen, why = choose(rows, candidates)
     write_json(out / "choice.json", {"chosen": chosen, "why": why})  # fixed before the test set is read
     outputs = _final(out, spec, side, chosen, cfg, progress)
-    test = None
+    test, reads = None, []
     if proto["name"] == "holdout":
         test_idx = np.asarray(proto["test"], np.int64)
+        append_jsonl(out / TEST_READS, {"chosen": chosen, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        reads = read_jsonl(out / TEST_READS)
         test = _score_test(out, SealedTest(ds.images[test_idx], ds.labels[test_idx], test_idx),
                            outputs["classifier"], len(ds.class_names), cfg.seed)
     table = candidate_table(rows, candidates)
@@ -122,11 +128,15 @@ def run_enrich(spec: str, out, *, budget_minutes: float = 30.0, cfg: EnrichConfi
                      "test_fraction": cfg.test_fraction, "val_fraction": cfg.val_fraction,
                      "max_repeats": cfg.max_repeats, "min_repeats": cfg.min_repeats, "seed": cfg.seed,
                      "classifier": config_record(cfg)["classifier"]["name"],
-                     "test_reads": 1 if test is not None else 0},
+                     "test_reads": len(reads)},
         "candidates": table, "outputs": outputs,
         "budget": {"minutes": budget_minutes, "seconds_used": round(budget.elapsed(), 1)},
         "command": command or f"tfaug enrich --dataset {spec} --out {out}", "machine": machine(),
     }
+    earlier = sorted({r["chosen"] for r in reads[:-1]} - {chosen})
+    if earlier:  # a resumed run that chose differently: the test set has been looked at for another model
+        verdict["warning"] = (f"the test set of this --out was also read for {', '.join(earlier)} in an earlier run; "
+                              "this test score is no longer a single clean read (start a new --out for one)")
     if test is None:
         verdict["estimate"] = {"accuracy": chosen_row["accuracy"], "note": proto["reason"]}
     from tfaug.enrich.report_html import write_report
