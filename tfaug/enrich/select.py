@@ -13,6 +13,7 @@ slowest candidate so far still fits in the budget's wall time; a skipped candida
 """
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -85,6 +86,9 @@ def run_selection(out: Path, side, candidates: list[str], cfg: EnrichConfig, bud
     stopped = {r["candidate"] for r in rows if r.get("kind") == "stop" and r.get("reason") != "budget"}
     noted: set = set()  # candidates whose budget skip is already recorded in this run
     bar = _bar(progress, budget)
+    ticking = threading.Event()
+    if bar is not None:  # the bar keeps moving during long fits (a generator can train for minutes)
+        threading.Thread(target=_tick, args=(bar, budget, ticking), daemon=True).start()
     try:
         for repeat in range(cfg.max_repeats):
             res, skipped, todo = None, 0, 0
@@ -114,6 +118,7 @@ def run_selection(out: Path, side, candidates: list[str], cfg: EnrichConfig, bud
             if all(c in stopped for c in candidates) or (todo and skipped == todo):
                 break  # everything is decided, or nothing that is left fits in the budget any more
     finally:
+        ticking.set()
         if bar is not None:
             _show(bar, budget, "done", None, candidates, stopped, scores(rows))
             bar.close()
@@ -204,8 +209,16 @@ def _bar(enabled: bool, budget: Budget):
         return None
     from tqdm.auto import tqdm
 
+    end = time.strftime("%H:%M:%S", time.localtime(time.time() + budget.left()))
     return tqdm(total=int(budget.seconds), desc="enrich", unit="s", dynamic_ncols=True,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s budget [ETA {remaining}] {postfix}")
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of the budget, which ends at "
+                           + end + "{postfix}")
+
+
+def _tick(bar, budget: Budget, stop) -> None:
+    while not stop.wait(1.0):
+        bar.n = min(bar.total, int(budget.elapsed()))
+        bar.refresh()
 
 
 def _show(bar, budget: Budget, cand: str, repeat, candidates, stopped, table) -> None:
