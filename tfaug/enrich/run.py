@@ -101,6 +101,8 @@ def run_enrich(spec: str, out, *, budget_minutes: float = 30.0, cfg: EnrichConfi
     check_classes(ds.labels, ds.class_names)  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
     proto, candidates = _start(out, spec, ds, cfg)
+    if proto["reason"]:  # say it now, not only in the verdict
+        warnings.warn(proto["reason"], stacklevel=2)
     train = np.asarray(proto["train"], np.int64)
     side = TrainSide(ds.images[train], ds.labels[train], train, list(ds.class_names))
     rows = run_selection(out, side, candidates, cfg, budget, progress=progress)
