@@ -1,23 +1,25 @@
-"""docs/design.md: lower layers never import higher ones; nothing imports studies (except the CLI glue)."""
+"""docs/design.md: lower layers never import higher ones; nothing imports studies (except the CLI glue) or enrich."""
 import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "tfaug"
 ORDER = ["utils", "data", "augment", "models", "synthesis", "training", "metrics", "export", "fewshot", "serving",
-         "studies"]
+         "studies", "enrich"]
 # metrics must not depend on model classes: they take arrays or a generator_fn; they may train a classifier
 # (the domain feature extractor, CAS) through ``tfaug.training``, which comes before them in the data flow.
 FORBIDDEN = {
     "utils": set(ORDER[1:]),
-    "data": {"fewshot", "augment", "models", "synthesis", "training", "metrics", "export", "serving", "studies"},
-    "augment": {"fewshot", "models", "synthesis", "training", "metrics", "export", "serving", "studies"},
-    "models": {"synthesis", "training", "metrics", "export", "fewshot", "serving", "studies"},
-    "metrics": {"fewshot", "models", "export", "serving", "studies"},
-    "synthesis": {"fewshot", "training", "studies", "serving"},
-    "training": {"fewshot", "studies", "export", "serving"},
-    "export": {"studies", "training", "fewshot", "serving"},
-    "fewshot": {"studies", "serving"},
-    "serving": {"studies", "training"},
+    "data": {"fewshot", "augment", "models", "synthesis", "training", "metrics", "export", "serving", "studies",
+             "enrich"},
+    "augment": {"fewshot", "models", "synthesis", "training", "metrics", "export", "serving", "studies", "enrich"},
+    "models": {"synthesis", "training", "metrics", "export", "fewshot", "serving", "studies", "enrich"},
+    "metrics": {"fewshot", "models", "export", "serving", "studies", "enrich"},
+    "synthesis": {"fewshot", "training", "studies", "serving", "enrich"},
+    "training": {"fewshot", "studies", "export", "serving", "enrich"},
+    "export": {"studies", "training", "fewshot", "serving", "enrich"},
+    "fewshot": {"studies", "serving", "enrich"},
+    "serving": {"studies", "training", "enrich"},
+    "studies": {"enrich"},  # enrich sits on top: it may import studies, nothing imports it
 }
 
 

@@ -19,7 +19,8 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 # Subsystems that add their own subcommands: each module defines ``add_parsers(subparsers)`` and must not
 # import TensorFlow at module level (``tfaug --help`` stays instant). Their ``func`` strings name the command.
-EXTENSIONS: tuple[str, ...] = ("tfaug.metrics.cli", "tfaug.serving.cli", "tfaug.studies.cli", "tfaug.fewshot.cli")
+EXTENSIONS: tuple[str, ...] = ("tfaug.metrics.cli", "tfaug.serving.cli", "tfaug.studies.cli", "tfaug.fewshot.cli",
+                               "tfaug.enrich.cli")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,24 @@
+"""The candidate list is data-driven; unknown strategies are one sentence."""
+import pytest
+
+from tfaug.enrich import candidates
+from tfaug.errors import TfaugError
+
+
+def test_default_candidates_controls_first_then_generative():
+    out = candidates.default_candidates(imbalanced=False)
+    assert out[:2] == ["baseline", "classic"] and out[-2:] == ["cdcgan", "cdcgan+classic"]
+    assert not set(out) & set(candidates.LONG_TAIL)
+
+
+def test_long_tail_controls_join_by_name_when_known_and_imbalanced(monkeypatch):
+    real_known = candidates.known
+    monkeypatch.setattr(candidates, "known", lambda t: t in ("reweight", "balanced") or real_known(t))
+    assert candidates.default_candidates(imbalanced=True)[2:4] == ["reweight", "balanced"]
+    assert "reweight" not in candidates.default_candidates(imbalanced=False)
+
+
+def test_given_list_adds_classic_and_rejects_unknown_blocks():
+    assert candidates.candidate_list(["cdcgan", "baseline"], False) == ["classic", "cdcgan", "baseline"]
+    with pytest.raises(TfaugError, match="unknown strategy block 'magic'"):
+        candidates.candidate_list(["magic"], False)
