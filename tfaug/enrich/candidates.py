@@ -1,8 +1,9 @@
 """The candidates of an enrich run and THE adapter that trains one of them.
 
 :func:`fit_candidate` is the only place in ``tfaug.enrich`` that turns a strategy text into a training mix and a
-classifier. Today it asks ``tfaug.studies.strategies`` (``parse_strategy`` / ``build_mix``); when the strategy
-object of ``tfaug.synthesis`` lands, only this function changes.
+classifier; it asks the strategy object (``tfaug.synthesis.strategies``) like the study runner does. A bare
+``classic`` takes the data kind's preset (``tfaug.augment.kinds``): the selection itself validates it against
+``baseline``.
 
 The candidate list is data-driven (:func:`default_candidates`): the controls ``baseline`` and ``classic``, the
 long-tail controls :data:`LONG_TAIL` when the training side is imbalanced and the installed strategy code knows
@@ -26,7 +27,7 @@ REFERENCE = "classic"  # every candidate is reported as a paired difference to t
 
 def parse(text: str):
     """The parsed strategy (a ``TfaugError`` naming the known blocks when ``text`` is unknown)."""
-    from tfaug.studies.strategies import parse_strategy
+    from tfaug.synthesis.strategies import parse as parse_strategy
 
     return parse_strategy(text)
 
@@ -114,14 +115,20 @@ def fit_candidate(strategy_text: str, x_train, y_train, x_val, y_val, resources,
         num_classes: K >= 2.
         progress: show the classifier's step bar.
     """
-    from tfaug.studies.strategies import build_mix
+    from tfaug.enrich.protocol import is_imbalanced
+    from tfaug.synthesis.strategies import Counts, Draw
     from tfaug.training.classifier import as_float_images, train_classifier
+    from tfaug.training.longtail import train_kwargs
 
     strategy = parse(strategy_text)
-    gen_fn = (lambda: resources.generator(strategy.generator)) if strategy.generator else None
-    mix = build_mix(strategy, x_train, y_train, seed=seed, generator_fn=gen_fn)
+    y_train = np.asarray(y_train, np.int32).reshape(-1)
+    have = np.bincount(y_train, minlength=num_classes)
+    # an imbalanced draw is topped up to its majority class (the rule of studies, train-classifier and fill)
+    kind = "imbalance" if is_imbalanced(have) else "per_class"
+    mix = strategy.build(Draw(x=x_train, y=y_train, num_classes=num_classes, seed=seed), Counts(kind=kind), resources)
     res = train_classifier(mix.images, mix.labels, num_classes=num_classes, cfg=dataclasses.replace(cfg, seed=seed),
-                           augment=mix.augment, budget_images=mix.n_real, progress=progress)
+                           augment=mix.augment, budget_images=mix.n_real, progress=progress,
+                           **train_kwargs(mix.train_options, mix.labels, num_classes))
     probs = None
     if x_val is not None:
         import tensorflow as tf

@@ -130,7 +130,7 @@ def make_protocol(labels, class_names, cfg: EnrichConfig) -> Protocol:
         train, _, test = stratified_split(y, test=float(cfg.test_fraction), seed=cfg.seed)
         reason, name = "", "holdout"
     tc = np.bincount(y[train], minlength=len(class_names))
-    return Protocol(name, train, test, reason, imbalanced=bool(tc.max() >= 1.5 * max(1, tc.min())))
+    return Protocol(name, train, test, reason, imbalanced=is_imbalanced(tc))
 
 
 def validation_split(y_train, repeat: int, cfg: EnrichConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -177,3 +177,12 @@ def config_record(cfg: EnrichConfig) -> dict:
     d = dataclasses.asdict(cfg)
     d["classifier"], d["gan"], d["strategies"] = to_dict(cfg.classifier), to_dict(cfg.gan), list(cfg.strategies)
     return d
+
+
+IMBALANCED_RATIO = 1.5  # a training side whose largest class has this many times its smallest's images is imbalanced
+
+
+def is_imbalanced(class_counts) -> bool:
+    """True when the largest of ``class_counts`` (ints >= 0) is at least ``IMBALANCED_RATIO`` times the smallest."""
+    counts = np.asarray(class_counts)
+    return bool(counts.max() >= IMBALANCED_RATIO * max(1, counts.min()))
