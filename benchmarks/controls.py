@@ -49,7 +49,8 @@ def parse_args(argv=None):
     p.add_argument("--k", default="", help="override the k values (comma list) of every dataset")
     p.add_argument("--draws", type=int, default=3, help="training draws per (dataset, k), >= 1")
     p.add_argument("--arms", default=",".join(DEFAULT_ARMS), help="comma list of " + ", ".join(ARMS))
-    p.add_argument("--shard", default="0/1", help="i/n: run every n-th cell starting at i")
+    p.add_argument("--shard", default="0/1",
+                   help="i/n: run every n-th (dataset, k, draw) group starting at i (all arms of a group together)")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny budgets, one draw, k=5 on digits")
     p.add_argument("--report", help="write the markdown report here (and .json beside it) from OUT's rows")
     p.add_argument("--no-run", action="store_true", help="only write the report")
@@ -139,7 +140,9 @@ def main(argv=None) -> int:
 
     if not args.no_run:
         i, n = (int(v) for v in args.shard.split("/"))
-        todo = cells(args)[i::n]
+        groups = list(dict.fromkeys(c[:3] for c in cells(args)))
+        mine = set(groups[i::n])
+        todo = [c for c in cells(args) if c[:3] in mine]
         done = {_key(r) for r in read_jsonl(out / "results.jsonl")}
         todo = [c for c in todo if c not in done]
         data = load_data(sorted({c[0] for c in todo}))
