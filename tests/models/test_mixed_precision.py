@@ -41,7 +41,7 @@ def test_mixed_precision_trains_with_loss_scaling(toy, tmp_path, model):
     images = run.model.sample(np.array([0, 1, 2]), np.array([5, 6, 7]))
     assert images.dtype == np.float32 and images.min() >= -1.0 and images.max() <= 1.0
     cfg = json.loads((run.run_dir / "config.json").read_text())
-    assert cfg["runtime"]["mixed_precision"] is True
+    assert cfg["runtime"]["mixed_precision"] == "fp16"
     # generator.keras loads back (float16 layers, float32 output) and samples
     import tensorflow as tf
 
