@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean studies-quick bench-install bench
+.PHONY: demo test test-fast install clean studies-quick bench-install bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: $(STAMP)
 ## at a time, so module fixtures run once)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+## make test-fast: the development subset (-m "not slow": no end-to-end studies, demo, executors, mirrored or
+## multi-worker subprocesses, benchmarks, mixed-precision zoo runs; see tests/conftest.py), same 2 workers
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 clean:
 	rm -rf $(VENV) runs saved_models .pytest_cache
