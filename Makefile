@@ -41,7 +41,8 @@ studies-quick: $(STAMP)
 bench-install: $(STAMP)
 	$(BIN)/python -m pip install torch --index-url https://download.pytorch.org/whl/cpu
 
-## make bench: training and generation throughput on this machine (run it idle; ~10 min), results in benchmarks/results/
+## make bench: training and generation throughput on this machine (run it idle; ~10 min), results in benchmarks/results/;
+## training runs float32, and bf16 too where the CPU (AMX/AVX512-BF16) or GPU (>= 8.0) has it, and prints which
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py --out benchmarks/results/train_throughput.md
 	$(BIN)/python benchmarks/train_throughput.py --threads 1 --out benchmarks/results/train_throughput_1thread.md
