@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test install clean studies-quick bench-install bench
+.PHONY: demo test test-fast install clean studies-quick bench-install bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ demo: $(STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
+## make test-fast: the development subset (-m "not slow": no end-to-end studies, demo, executors, mirrored or
+## multi-worker subprocesses, benchmarks, mixed-precision zoo runs; see tests/conftest.py), same 2 workers
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
+
 clean:
 	rm -rf $(VENV) runs saved_models .pytest_cache
 
@@ -42,7 +47,8 @@ studies-quick: $(STAMP)
 bench-install: $(STAMP)
 	$(BIN)/python -m pip install torch --index-url https://download.pytorch.org/whl/cpu
 
-## make bench: training and generation throughput on this machine (run it idle; ~10 min), results in benchmarks/results/
+## make bench: training and generation throughput on this machine (run it idle; ~10 min), results in benchmarks/results/;
+## training runs float32, and bf16 too where the CPU (AMX/AVX512-BF16) or GPU (>= 8.0) has it, and prints which
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py --out benchmarks/results/train_throughput.md
 	$(BIN)/python benchmarks/train_throughput.py --threads 1 --out benchmarks/results/train_throughput_1thread.md

@@ -13,6 +13,11 @@ Prints a Markdown table and writes it, with the command and machine, to ``--out`
     .venv/bin/python benchmarks/zoo.py --quick --out /tmp/zoo_quick.md            # smoke run, seconds per model
     .venv/bin/python benchmarks/zoo.py --out benchmarks/results/zoo.md           # the full budget
     .venv/bin/python benchmarks/zoo.py --models cdcgan,acgan --steps 500 --out /tmp/zoo.md
+    .venv/bin/python benchmarks/zoo.py --models cdcgan --precisions off,bf16 --gan-seeds 0,1 --out /tmp/bf16.md
+
+``--precisions`` trains each model once per ``RuntimeConfig.mixed_precision`` (off = float32, bf16, fp16) and
+``--gan-seeds`` once per GAN seed (the data split and the held-out classifier keep ``--seed``), so precisions are
+compared against the seed-to-seed spread.
 """
 from __future__ import annotations
 
@@ -55,17 +60,25 @@ def _split(labels: np.ndarray, per_class: int, clf_per_class: int, test_per_clas
 def _machine() -> str:
     import tensorflow as tf
 
+    from tfaug.utils.hardware import machine_summary
+
+    hw = machine_summary()
     gpu = "GPU" if tf.config.list_physical_devices("GPU") else "no GPU"
-    return f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), {gpu}, TF {tf.__version__}"
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return (f"{os.cpu_count()} CPU cores ({hw['cpu_model'] or platform.machine()}; flags: "
+            f"{' '.join(hw['cpu_flags']) or 'none of note'}), {gpu}, TF {tf.__version__}; load average (1/5/15 min) "
+            f"{load}")
 
 
-def _row(name, cfg, images, labels, class_names, classifier, eval_per_class, run_root, progress):
+def _row(name, cfg, images, labels, class_names, classifier, eval_per_class, run_root, progress, precision="off"):
+    from tfaug.config import RuntimeConfig
     from tfaug.training.classifier import predict_classes
     from tfaug.training.gan_runner import train_gan
 
     t0 = time.perf_counter()
-    run = train_gan(images, labels, class_names=class_names, cfg=cfg, out=run_root / name, progress=progress,
-                    log_every=max(1, cfg.steps // 10))
+    run = train_gan(images, labels, class_names=class_names, cfg=cfg, out=run_root / f"{name}-{precision}-{cfg.seed}",
+                    progress=progress, log_every=max(1, cfg.steps // 10),
+                    runtime=RuntimeConfig(mixed_precision=precision))
     wall = time.perf_counter() - t0
     # Throughput from the first to the last history record: excludes the first interval, which holds the
     # one-off tf.function tracing of the train step.
@@ -76,21 +89,21 @@ def _row(name, cfg, images, labels, class_names, classifier, eval_per_class, run
     seeds = np.arange(len(ids), dtype=np.int64) + 10_000
     pred = predict_classes(classifier, run.model.sample(ids, seeds))
     per_class = [float(np.mean(pred[ids == c] == c)) for c in range(k)]
-    return {"model": name, "steps": run.step, "batch": min(cfg.batch_size, len(images)), "wall_s": wall,
+    return {"model": name, "precision": precision, "seed": cfg.seed, "steps": run.step, "batch": min(cfg.batch_size, len(images)), "wall_s": wall,
             "images_per_s": span[1] * min(cfg.batch_size, len(images)) / span[0] if span[0] > 0 else float("nan"),
             "consistency": float(np.mean(pred == ids)), "worst_class": float(min(per_class)),
             "conditional": name not in UNCONDITIONAL}
 
 
 def _table(rows) -> str:
-    lines = ["| model | steps | batch | wall time (s) | training images/s | class consistency | worst class |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| model | precision | GAN seed | steps | batch | wall time (s) | training images/s | class consistency "
+             "| worst class |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['model']} | - | - | - | - | - | {r['error']} |")
+            lines.append(f"| {r['model']} | {r.get('precision', '-')} | - | - | - | - | - | - | {r['error']} |")
             continue
         note = "" if r["conditional"] else " (unconditional)"
-        lines.append(f"| {r['model']} | {r['steps']} | {r['batch']} | {r['wall_s']:.1f} | {r['images_per_s']:.0f} | "
+        lines.append(f"| {r['model']} | {r['precision']} | {r['seed']} | {r['steps']} | {r['batch']} | {r['wall_s']:.1f} | {r['images_per_s']:.0f} | "
                      f"{r['consistency']:.1%}{note} | {r['worst_class']:.1%} |")
     return "\n".join(lines)
 
@@ -112,6 +125,10 @@ def main(argv=None) -> int:
     p.add_argument("--diffaugment", default=None, help="DiffAugment policies for every model (default: GANConfig's)")
     p.add_argument("--option", action="append", default=[], metavar="MODEL:KEY=VALUE",
                    help="a model-specific option for one model, e.g. wgan-gp:n_critic=2 (repeatable)")
+    p.add_argument("--precisions", default="off",
+                   help="comma-separated mixed precisions to train each model in: off (float32), bf16, fp16")
+    p.add_argument("--gan-seeds", default=None, help="comma-separated GAN seeds (default: --seed)")
+    p.add_argument("--threads", type=int, default=None, help="TensorFlow intra- and inter-op threads (default all)")
     p.add_argument("--out", default=None, help="write the Markdown table (with command and machine) here")
     args = p.parse_args(argv)
     options: dict[str, dict[str, str]] = {}
@@ -122,7 +139,12 @@ def main(argv=None) -> int:
             p.error(f"--option expects MODEL:KEY=VALUE, got {item!r}")
         options.setdefault(model, {})[key] = value
 
-    from tfaug.config import ClassifierConfig, GANConfig
+    if args.threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    from tfaug.config import ClassifierConfig, GANConfig, precision_name
     from tfaug.data.sources import load_dataset
     from tfaug.models.zoo import model_names
     from tfaug.training.classifier import predict_classes, train_classifier
@@ -132,6 +154,8 @@ def main(argv=None) -> int:
     unknown = [n for n in names if n not in model_names()]
     if unknown:
         p.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(model_names())}")
+    precisions = [precision_name(v) for v in args.precisions.split(",") if v.strip()]
+    gan_seeds = [int(v) for v in args.gan_seeds.split(",")] if args.gan_seeds else [args.seed]
     steps = args.steps or (20 if args.quick else DEFAULT_STEPS)
     width = 8 if args.quick and args.width == 32 else args.width
     per_class = 20 if args.quick and args.per_class == 100 else args.per_class
@@ -153,16 +177,17 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="tfaug-zoo-") as tmp:
         root = Path(args.runs) if args.runs else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            cfg = GANConfig(model=name, steps=steps, batch_size=args.batch_size, width=width, seed=args.seed,
+        for name, precision, gan_seed in [(n, p, s) for n in names for s in gan_seeds for p in precisions]:
+            cfg = GANConfig(model=name, steps=steps, batch_size=args.batch_size, width=width, seed=gan_seed,
                             sample_every=0, checkpoint_every=0, options=options.get(name, {}),
                             **({"diffaugment": args.diffaugment} if args.diffaugment is not None else {}))
             try:
                 rows.append(_row(name, cfg, ds.images[gen_idx], ds.labels[gen_idx], ds.class_names, clf.model,
-                                 eval_per_class, root, args.progress))
+                                 eval_per_class, root, args.progress, precision))
             except Exception as exc:  # a benchmark reports a broken model and carries on with the others
                 traceback.print_exc(file=sys.stderr)
-                rows.append({"model": name, "error": f"failed: {type(exc).__name__}: {str(exc)[:80]}"})
+                rows.append({"model": name, "precision": precision,
+                             "error": f"failed: {type(exc).__name__}: {str(exc)[:80]}"})
             print(_table(rows[-1:]).splitlines()[-1], flush=True)
 
     table = _table(rows)
@@ -173,7 +198,7 @@ def main(argv=None) -> int:
         text = (f"# Zoo benchmark\n\nCommand: `{command}`\n\nMachine: {_machine()}\n\n"
                 f"Data: {args.dataset}, {per_class} training images per class ({len(gen_idx)} in all); "
                 f"GANConfig defaults with steps={steps}, batch_size={args.batch_size}, width={width}, "
-                f"seed={args.seed}, diffaugment={args.diffaugment if args.diffaugment is not None else GANConfig().diffaugment!r}; model options: {options or 'none'}.\n\nClass consistency: share of {eval_per_class} generated images per class that "
+                f"GAN seeds {gan_seeds}, precisions {precisions}, split/classifier seed={args.seed}, diffaugment={args.diffaugment if args.diffaugment is not None else GANConfig().diffaugment!r}; model options: {options or 'none'}.\n\nClass consistency: share of {eval_per_class} generated images per class that "
                 f"a held-out small_cnn ({clf_steps} steps on {len(clf_idx)} real images outside the generators' "
                 f"training set; accuracy {acc:.1%} on {len(test_idx)} further real images) assigns to the requested "
                 f"class. Unconditional models ignore the class (chance is {1 / ds.num_classes:.0%}).\n\n"

@@ -63,3 +63,33 @@ def mirrored_check(tmp_path_factory):
             assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-4000:]
             done.write_text(lines[-1][len("RESULT "):])
     return json.loads(done.read_text()), run, cli_out
+
+
+# `make test-fast` runs `-m "not slow"`: these heavy end-to-end tests (measured 35-175 s each on the shared 2-core
+# machine) are marked slow here, in one place, next to the ones marked in their own files; `make test` (CI) runs
+# everything. Tests of the mirrored subprocess (fixture mirrored_check) or the shared MNIST file are slow too.
+SLOW_FILES = {"benchmarks/test_throughput.py", "benchmarks/test_fewshot_heldout.py", "training/test_multiworker.py",
+              "studies/test_demo.py", "models/test_mixed_precision.py"}
+SLOW_TESTS = {
+    "studies/test_executors.py::test_processes_fail_by_cell_then_resume_to_the_sequential_table",
+    "studies/test_executors.py::test_ray_gives_the_sequential_rows",
+    "studies/test_executors.py::test_sigterm_in_the_driver_stops_the_workers_and_keeps_finished_cells",
+    "studies/test_runner.py::test_end_to_end_digits",
+    "studies/test_runner.py::test_imbalance_and_grid_regimes_train_generators_on_their_draws",
+    "studies/test_runner.py::test_interrupted_study_resumes_to_the_same_table_and_added_repeats_run_alone",
+    "studies/test_runner.py::test_cross_validation_protocols",
+    "studies/test_study_cli.py::test_shipped_quickstart_runs_quick_through_the_cli",
+    "serving/test_server_config.py::test_tfaug_serve_runs_until_ctrl_c_and_exits_0",
+}
+SLOW_FIXTURES = {"mirrored_check", "mirrored_result", "mnist10k_path"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        try:
+            rel = Path(str(item.path)).resolve().relative_to(TESTS).as_posix()
+        except ValueError:
+            continue
+        if (rel in SLOW_FILES or f"{rel}::{item.originalname}" in SLOW_TESTS
+                or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.slow)

@@ -64,12 +64,31 @@ def test_runtime_flags_are_on_both_training_commands_only():
 ])
 def test_runtime_is_passed_to_the_library(command, extra, recorder, tmp_path, capsys):
     base = [command, "--dataset", "digits", "--per-class", "3", "--out", str(tmp_path / "r"), "--no-progress", *extra]
-    rc, err = _run(base + ["--mixed-precision", "--xla"], capsys)
+    rc, err = _run(base + ["--mixed-precision", "fp16", "--xla"], capsys)
     assert rc == 2 and "recorded" in err
     rc, _ = _run(base, capsys)
     assert rc == 2
-    assert recorder[0]["runtime"] == RuntimeConfig(mixed_precision=True, jit_compile=True)
+    assert recorder[0]["runtime"] == RuntimeConfig(mixed_precision="fp16", jit_compile=True)
     assert recorder[1]["runtime"] == RuntimeConfig()
+
+
+@pytest.mark.parametrize("flags, want", [(["--mixed-precision"], "bf16"), (["--mixed-precision", "bf16"], "bf16"),
+                                         (["--mixed-precision", "off"], "off")])
+def test_bare_mixed_precision_picks_what_the_hardware_supports(flags, want, recorder, monkeypatch, tmp_path, capsys):
+    from tfaug.utils import hardware
+
+    monkeypatch.setattr(hardware, "cpu_info", lambda path="": {"model": "x", "flags": ["amx_bf16"], "logical_cpus": 2})
+    monkeypatch.setattr(hardware, "gpu_compute_capabilities", lambda: [])
+    base = ["train-gan", "--dataset", "digits", "--per-class", "3", "--out", str(tmp_path / "r"), "--no-progress"]
+    rc, _ = _run(base + flags + ["--steps", "1"], capsys)
+    assert rc == 2 and recorder[0]["runtime"] == RuntimeConfig(mixed_precision=want)  # recorded resolved
+    monkeypatch.setattr(hardware, "cpu_info", lambda path="": {"model": "x", "flags": ["avx2"], "logical_cpus": 2})
+    rc, err = _run(base + flags + ["--steps", "1"], capsys)
+    if want == "bf16" and len(flags) == 1:  # no bf16 hardware and no GPU: one sentence, nothing trained
+        assert rc == 2 and "lacks bfloat16 instructions" in err and len(err.splitlines()) == 1
+        assert len(recorder) == 1
+    else:  # an explicit choice is honoured on any machine
+        assert rc == 2 and recorder[1]["runtime"] == RuntimeConfig(mixed_precision=want)
 
 
 @pytest.mark.parametrize("flags, env, needle", [
@@ -102,5 +121,5 @@ def test_mirrored_train_classifier_through_the_cli_in_a_fresh_interpreter(mirror
     cli, out = mirrored_check[0]["cli"], mirrored_check[2]
     assert cli["rc"] == 0, cli["stderr"][-2000:]
     config = json.loads((out / "config.json").read_text())
-    assert config["runtime"] == {"strategy": "mirrored", "devices": 0, "mixed_precision": False, "jit_compile": False}
+    assert config["runtime"] == {"strategy": "mirrored", "devices": 0, "mixed_precision": "off", "jit_compile": False}
     assert (out / "classifier.keras").is_file() and "accuracy" in cli["stdout"]

@@ -146,8 +146,11 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
                         "CPU devices), multiworker (cluster from TF_CONFIG)")
     g.add_argument("--devices", type=non_negative_int, default=None,
                    help="mirrored only: replicas (0 = every GPU, or 2 logical CPU devices without GPU)")
-    g.add_argument("--mixed-precision", action="store_true", default=None,
-                   help="mixed_float16 compute with loss scaling (for GPUs)")
+    g.add_argument("--mixed-precision", nargs="?", const="auto", default=None, choices=("bf16", "fp16", "off", "auto"),
+                   help="half-precision compute with float32 variables: bf16 (mixed_bfloat16; GPUs of compute "
+                        "capability >= 8.0, CPUs with AMX or AVX512-BF16), fp16 (mixed_float16 with loss scaling; "
+                        "older GPUs) or off; bare --mixed-precision picks bf16 where the hardware has it, else fp16 "
+                        "on a GPU")
     g.add_argument("--xla", action="store_true", default=None, help="compile training steps with XLA")
 
 
@@ -161,4 +164,9 @@ def runtime_from_args(args: argparse.Namespace, base=None):
     base = base or RuntimeConfig()
     changes = {"strategy": getattr(args, "strategy", None), "devices": getattr(args, "devices", None),
                "mixed_precision": getattr(args, "mixed_precision", None), "jit_compile": getattr(args, "xla", None)}
-    return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
+    runtime = dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
+    if runtime.mixed_precision == "auto":  # recorded in config.json as what actually ran
+        from tfaug.training.distribute import resolve_runtime
+
+        runtime = resolve_runtime(runtime)
+    return runtime

@@ -11,13 +11,14 @@ import numpy as np
 from tfaug.errors import TfaugError
 
 
-def _runtime(args):
-    """The run's ``RuntimeConfig`` from the runtime flags, checked, with its devices made before any TensorFlow
-    work (a mirrored run on a CPU splits it into logical devices, which TensorFlow allows only before it starts)."""
+def _runtime(args, base=None):
+    """The run's ``RuntimeConfig`` from the runtime flags (over ``base``), checked, with its devices made before any
+    TensorFlow work (a mirrored run on a CPU splits it into logical devices, which TensorFlow allows only before it
+    starts)."""
     from tfaug.cli_args import runtime_from_args
     from tfaug.training.distribute import configure_devices, is_chief
 
-    runtime = runtime_from_args(args)
+    runtime = runtime_from_args(args, base)
     if runtime.strategy == "multiworker":
         if not os.environ.get("TF_CONFIG"):
             raise TfaugError("--strategy multiworker needs the TF_CONFIG environment variable (the cluster's "
@@ -78,9 +79,10 @@ def demo(args) -> int:
 
 def train_gan(args) -> int:
     from tfaug.config import GANConfig, preset, replace
-    from tfaug.training.gan_runner import train_gan as run
+    from tfaug.training.gan_runner import stored_runtime, train_gan as run
 
-    runtime = _runtime(args)
+    # A resumed run keeps the precision it was trained in unless --mixed-precision says otherwise.
+    runtime = _runtime(args, stored_runtime(args.out, precision_only=True) if args.resume else None)
     ds, split = _load_split(args)
     cfg = preset(args.preset) if args.preset else GANConfig()
     n = len(split.train)

@@ -184,6 +184,30 @@ SCHEDULES = ("constant", "cosine")
 
 
 STRATEGIES = ("default", "mirrored", "multiworker")
+PRECISIONS = ("off", "bf16", "fp16", "auto")
+# Keras global dtype policy of each resolved precision.
+PRECISION_POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+# Spellings of earlier versions and of Keras (a boolean meant mixed_float16).
+_PRECISION_ALIASES = {False: "off", None: "off", "": "off", "none": "off", "float32": "off", "fp32": "off",
+                      True: "fp16", "float16": "fp16", "mixed_float16": "fp16",
+                      "bfloat16": "bf16", "mixed_bfloat16": "bf16"}
+
+
+def precision_name(value: Any) -> str:
+    """``"off"``, ``"bf16"``, ``"fp16"`` or ``"auto"`` from a precision setting, old spellings included (``True``
+    and ``"mixed_float16"`` -> ``"fp16"``, ``"mixed_bfloat16"`` -> ``"bf16"``, ``False``/``None`` -> ``"off"``).
+
+    Raises:
+        TfaugError: an unknown value.
+    """
+    key = value.strip().lower() if isinstance(value, str) else value
+    if isinstance(key, bool) or key is None:
+        return _PRECISION_ALIASES[key]
+    if key in PRECISIONS:
+        return key
+    if isinstance(key, str) and key in _PRECISION_ALIASES:
+        return _PRECISION_ALIASES[key]
+    raise TfaugError(f"unknown mixed_precision {value!r}; choose one of: {', '.join(PRECISIONS)}")
 
 
 @dataclass(frozen=True)
@@ -197,17 +221,22 @@ class RuntimeConfig:
             variable, one process per worker).
         devices: ``mirrored`` only: number of replicas, >= 0; 0 means every GPU, or 2 logical CPU devices on a
             machine without GPU (CPU devices are for testing: they share the same cores).
-        mixed_precision: train under the ``mixed_float16`` Keras policy (float16 compute, float32 variables and
-            outputs, loss scaling on every optimizer). For GPUs; correct but slow on a CPU.
+        mixed_precision: ``"off"`` (float32), ``"bf16"`` (the ``mixed_bfloat16`` Keras policy: bfloat16 compute,
+            float32 variables, no loss scaling; fast on GPUs of compute capability >= 8.0 and CPUs with AMX or
+            AVX512-BF16), ``"fp16"`` (``mixed_float16``: float16 compute with loss scaling on every optimizer; for
+            older GPUs) or ``"auto"`` (bf16 where the hardware has it, else fp16 on a GPU; resolved when training
+            starts, see ``tfaug.utils.hardware.auto_precision``). Older configs' values are accepted: ``true`` and
+            ``"mixed_float16"`` mean ``"fp16"``, ``"mixed_bfloat16"`` means ``"bf16"``, ``false`` means ``"off"``.
         jit_compile: compile training steps with XLA (``jit_compile=True``).
     """
 
     strategy: str = "default"
     devices: int = 0
-    mixed_precision: bool = False
+    mixed_precision: str = "off"
     jit_compile: bool = False
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "mixed_precision", precision_name(self.mixed_precision))
         _check(self.strategy in STRATEGIES, f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
         _check(isinstance(self.devices, int) and self.devices >= 0, "devices must be an integer >= 0")
         _check(self.devices == 0 or self.strategy == "mirrored", "devices is a setting of the mirrored strategy only")
@@ -216,6 +245,13 @@ class RuntimeConfig:
     def distributed(self) -> bool:
         """True for ``mirrored`` and ``multiworker``."""
         return self.strategy != "default"
+
+    @property
+    def dtype_policy(self) -> str:
+        """The Keras global dtype policy of ``mixed_precision`` (``float32``, ``mixed_bfloat16`` or
+        ``mixed_float16``); ``auto`` must have been resolved (``tfaug.training.distribute.resolve_runtime``)."""
+        _check(self.mixed_precision != "auto", "mixed_precision 'auto' is resolved when training starts")
+        return PRECISION_POLICIES[self.mixed_precision]
 
 
 FEWSHOT = ClassifierConfig(name="res_cnn", width=16, dropout=0.3, batch_size=64, lr=2e-3, weight_decay=5e-4,
@@ -297,5 +333,6 @@ def from_yaml(cls: type[T], text: str) -> T:
     return from_dict(cls, yaml.safe_load(text) or {})
 
 
-__all__ = ["GANConfig", "ClassifierConfig", "DEFAULT_CLASSIFIER", "FEWSHOT", "RuntimeConfig", "STRATEGIES", "PRESETS", "preset", "to_dict", "from_dict", "replace",
+__all__ = ["GANConfig", "ClassifierConfig", "DEFAULT_CLASSIFIER", "FEWSHOT", "RuntimeConfig", "STRATEGIES",
+           "PRECISIONS", "PRECISION_POLICIES", "precision_name", "PRESETS", "preset", "to_dict", "from_dict", "replace",
            "to_json", "from_json", "to_yaml", "from_yaml"]

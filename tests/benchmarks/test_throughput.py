@@ -98,17 +98,21 @@ def test_torch_diffaugment_matches_tfaug_conventions():
 def test_train_throughput_quick_runs_and_writes_tables(tmp_path):
     out = tmp_path / "train.md"
     res = _run(["benchmarks/train_throughput.py", "--quick", "--threads", "1", "--onednn", "on", "--image-size", "8",
-                "--matmul-size", "128", "--out", str(out)], timeout=400)
+                "--matmul-size", "128", "--precision", "both", "--out", str(out)], timeout=400)
     assert res.returncode == 0, res.stderr[-3000:]
     text = out.read_text()
-    for row in ("float32 matmul peak", "train step (tf.function, as gan_runner)", "train step, XLA",
+    for row in ("float32 matmul peak", "bfloat16 matmul peak", "train step (tf.function, as gan_runner) | tfaug | "
+                "float32", "train step (tf.function, as gan_runner) | tfaug | bf16", "train step, XLA",
                 "input pipeline alone", "part: G forward+backward", "part: EMA update"):
         assert row in text and row in res.stdout
-    assert "1 thread(s) per framework; TF_ENABLE_ONEDNN_OPTS=1" in text
+    assert "1 thread(s) per framework; TF_ENABLE_ONEDNN_OPTS=1" in text and "load average (1/5/15 min)" in text
+    assert "Precision: --precision both." in text and "tfaug bf16 / float32 training images/s" in text
     data = json.loads(out.with_suffix(".json").read_text())
-    assert data["info"]["flops"] > 0 and data["info"]["retraces"] == 1
+    assert data["info"]["flops"] > 0 and data["info"]["retraces"] == 1 and data["precisions"] == ["float32", "bf16"]
+    assert {"cpu_model", "cpu_flags"} <= set(data["hardware"]) and data["ratios"]["bf16_over_float32_tfaug"] > 0
     if HAVE_TORCH:
         assert "train step (eager PyTorch)" in text and data["tfaug_over_torch"] > 0
+        assert data["ratios"]["tfaug_over_torch_bf16"] > 0
         assert data["info"]["torch_g_params"] == data["info"]["g_params"]
     else:
         assert "PyTorch is not installed" in res.stdout and data["tfaug_over_torch"] is None

@@ -242,7 +242,7 @@ def test_address_without_ray_and_runtime_flags_reach_the_study(tmp_path, capsys,
     assert main(["study", _config(tmp_path), "--out", str(tmp_path / "o"), "--strategy", "mirrored",
                  "--devices", "2", "--xla", "--executor", "processes", "--workers", "3"]) == 130
     rt = seen["cfg"].runtime
-    assert (rt.strategy, rt.devices, rt.jit_compile, rt.mixed_precision) == ("mirrored", 2, True, False)
+    assert (rt.strategy, rt.devices, rt.jit_compile, rt.mixed_precision) == ("mirrored", 2, True, "off")
     assert seen["executor"] == ExecutorSpec("processes", workers=3)
 
 

@@ -56,13 +56,36 @@ def test_mixed_precision_trains_with_float32_logits_and_restores_the_policy(toy)
     before = keras.mixed_precision.global_policy().name
     cfg = ClassifierConfig(name="lenet5", steps=30, lr=1e-2, fc1=16, fc2=8, seed=0)
     res = train_classifier(xtr, ytr, num_classes=3, cfg=cfg, x_test=xte, y_test=yte,
-                           runtime=RuntimeConfig(mixed_precision=True))
+                           runtime=RuntimeConfig(mixed_precision="fp16"))
     assert keras.mixed_precision.global_policy().name == before == "float32"
     assert res.model.get_layer("conv1").compute_dtype == "float16"
     assert isinstance(res.model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert np.asarray(res.model(xte[:4].astype(np.float32) / 127.5 - 1, training=False)).dtype == np.float32
     assert np.isfinite(res.history["loss"]).all()
     assert res.metrics["accuracy"] >= 0.9
+
+
+def test_bf16_trains_with_float32_logits_and_batchnorm_statistics(toy, tmp_path):
+    """bf16 (mixed_bfloat16): bfloat16 convolutions, no loss scaling, float32 logits and BatchNorm statistics
+    (small_cnn); the saved classifier loads back with its bf16 layers."""
+    import keras
+
+    (xtr, ytr), (xte, yte) = toy_split(toy)
+    cfg = ClassifierConfig(name="small_cnn", steps=30, lr=1e-2, width=8, seed=0)
+    res = train_classifier(xtr, ytr, num_classes=3, cfg=cfg, x_test=xte, y_test=yte,
+                           runtime=RuntimeConfig(mixed_precision="bf16"))
+    assert keras.mixed_precision.global_policy().name == "float32"
+    convs = [la for la in res.model.layers if isinstance(la, keras.layers.Conv2D)]
+    norms = [la for la in res.model.layers if isinstance(la, keras.layers.BatchNormalization)]
+    assert convs and all(la.compute_dtype == "bfloat16" for la in convs)
+    assert norms and all(v.dtype == "float32" for la in norms for v in la.non_trainable_variables)
+    assert not isinstance(res.model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert np.asarray(res.model(xte[:4].astype(np.float32) / 127.5 - 1, training=False)).dtype == np.float32
+    assert np.isfinite(res.history["loss"]).all() and res.metrics["accuracy"] >= 0.9
+    path = tmp_path / "clf.keras"
+    save_classifier(res.model, path)
+    loaded = keras.models.load_model(path)
+    assert {la.compute_dtype for la in loaded.layers if isinstance(la, keras.layers.Conv2D)} == {"bfloat16"}
 
 
 def test_xla_compiles_and_matches_the_default_steps(toy, tmp_path):

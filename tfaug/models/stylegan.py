@@ -159,7 +159,7 @@ class StyleGAN(AdversarialModel):
     def _update_w_avg(self, w, labels) -> None:
         """Move ``w_avg[c]`` towards the batch's mean w of class c, for every class in the (global) batch."""
         k = self._num_classes
-        sums = tf.math.unsorted_segment_sum(w, labels, k)
+        sums = tf.math.unsorted_segment_sum(tf.cast(w, tf.float32), labels, k)  # float32 under mixed precision
         counts = tf.math.unsorted_segment_sum(tf.ones_like(labels, tf.float32), labels, k)
         ctx = tf.distribute.get_replica_context()
         if ctx is not None and ctx.num_replicas_in_sync > 1:

@@ -1,9 +1,9 @@
 """gRPC transport for :class:`tfaug.serving.client.ServingClient` (TF Serving's PredictionService/ModelService).
 
-Uses the ``tensorflow_serving.apis`` stubs: ``Predict`` with ``TensorProto`` inputs, ``GetModelMetadata``
-(``signature_def``) and ``GetModelStatus``. The channel raises gRPC's 4 MiB message limit (a 256-image
-request of 64x64 RGB is 3 MiB already) and every call has a deadline. Importing this module loads TensorFlow
-(the serving protos depend on TensorFlow's).
+Calls TF Serving's ``Predict`` with ``TensorProto`` inputs, ``GetModelMetadata`` (``signature_def``) and
+``GetModelStatus``, with the messages of :mod:`tfaug.serving.protos` (TF Serving's own descriptors, loaded
+without importing TensorFlow: that import was most of a ``tfaug query --grpc`` call). The channel raises gRPC's
+4 MiB message limit (a 256-image request of 64x64 RGB is 3 MiB already) and every call has a deadline.
 """
 from __future__ import annotations
 
@@ -13,25 +13,10 @@ import numpy as np
 
 from tfaug.errors import TfaugError
 from tfaug.serving.client import TransientError, dtype_name, model_label, with_retries
+from tfaug.serving.protos import dtype_enum_name, from_tensor_proto, message, to_tensor_proto
 
 __all__ = ["GrpcTransport", "to_tensor_proto", "from_tensor_proto"]
-
-
-def to_tensor_proto(array: np.ndarray):
-    """numpy array (numeric, bool, or bytes/str) -> ``tensorflow.TensorProto``."""
-    import tensorflow as tf
-
-    array = np.asarray(array)
-    if array.dtype.kind == "U":
-        array = np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(array)
-    return tf.make_tensor_proto(array)
-
-
-def from_tensor_proto(proto) -> np.ndarray:
-    """``TensorProto`` -> numpy (strings as an object array of ``bytes``)."""
-    import tensorflow as tf
-
-    return tf.make_ndarray(proto)
+_PREDICTION, _MODELS = "/tensorflow.serving.PredictionService/", "/tensorflow.serving.ModelService/"
 
 
 class GrpcTransport:
@@ -45,17 +30,20 @@ class GrpcTransport:
             raise TfaugError(f"gRPC target must be host:port such as 127.0.0.1:8500, got {target!r}.")
         if not float(timeout) > 0 or int(retries) < 0:
             raise TfaugError(f"timeout must be > 0 and retries >= 0, got {timeout} and {retries}.")
-        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
-
         self.target, self.timeout, self.retries = target, float(timeout), int(retries)
         options = [("grpc.max_send_message_length", int(max_message_bytes)),
                    ("grpc.max_receive_message_length", int(max_message_bytes))]
         self._grpc = grpc
         self._channel = grpc.insecure_channel(target, options=options)
-        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
-        self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+        self._predict_rpc = self._method(_PREDICTION + "Predict", "PredictResponse")
+        self._metadata_rpc = self._method(_PREDICTION + "GetModelMetadata", "GetModelMetadataResponse")
+        self._status_rpc = self._method(_MODELS + "GetModelStatus", "GetModelStatusResponse")
         self._lock = threading.Lock()
         self.requests_sent = 0  # every RPC attempt, retries included
+
+    def _method(self, path: str, reply: str):
+        return self._channel.unary_unary(path, request_serializer=lambda m: m.SerializeToString(),
+                                         response_deserializer=message(f"tensorflow.serving.{reply}").FromString)
 
     @property
     def address(self) -> str:
@@ -103,41 +91,40 @@ class GrpcTransport:
     # ------------------------------------------------------------------------------------------ endpoints
 
     def predict(self, model: str, version, label, signature: str, inputs: dict[str, np.ndarray]) -> dict:
-        from tensorflow_serving.apis import predict_pb2
-
         what = model_label(model, version, label)
-        request = predict_pb2.PredictRequest()
+        request = message("tensorflow.serving.PredictRequest")()
         self._spec(request.model_spec, model, version, label, signature)
         for name, array in inputs.items():
             request.inputs[name].CopyFrom(to_tensor_proto(array))
-        reply = self._call(self._predict.Predict, request, what)
+        reply = self._call(self._predict_rpc, request, what)
         return {name: from_tensor_proto(proto) for name, proto in reply.outputs.items()}
 
     def status(self, model: str, version, label) -> list[dict]:
-        from tensorflow_serving.apis import get_model_status_pb2
-
         what = model_label(model, version, label)
-        request = get_model_status_pb2.GetModelStatusRequest()
+        request = message("tensorflow.serving.GetModelStatusRequest")()
         self._spec(request.model_spec, model, version, label)
-        reply = self._call(self._models.GetModelStatus, request, what)
-        states = get_model_status_pb2.ModelVersionStatus.State
+        reply = self._call(self._status_rpc, request, what)
+        states = message("tensorflow.serving.ModelVersionStatus").DESCRIPTOR.enum_types_by_name["State"]
         out = []
         for item in reply.model_version_status:
             code = int(item.status.error_code)
             error = item.status.error_message or ("" if code == 0 else f"error code {code}")
-            out.append({"version": int(item.version), "state": states.Name(item.state), "error": error})
+            state = states.values_by_number.get(int(item.state))
+            out.append({"version": int(item.version), "state": state.name if state else str(item.state),
+                        "error": error})
         return out
 
     def metadata(self, model: str, version, label) -> dict:
-        from tensorflow_serving.apis import get_model_metadata_pb2
-
         what = model_label(model, version, label)
-        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request = message("tensorflow.serving.GetModelMetadataRequest")(metadata_field=["signature_def"])
         self._spec(request.model_spec, model, version, label)
-        reply = self._call(self._predict.GetModelMetadata, request, what)
-        sig_map = get_model_metadata_pb2.SignatureDefMap()
-        if "signature_def" in reply.metadata and not reply.metadata["signature_def"].Unpack(sig_map):
-            raise TfaugError(f"the server's metadata for {what} is not a SignatureDefMap; is it TF Serving?")
+        reply = self._call(self._metadata_rpc, request, what)
+        sig_map = message("tensorflow.serving.SignatureDefMap")()
+        if "signature_def" in reply.metadata:
+            packed = reply.metadata["signature_def"]
+            if packed.type_url.rsplit("/", 1)[-1] != sig_map.DESCRIPTOR.full_name:
+                raise TfaugError(f"the server's metadata for {what} is not a SignatureDefMap; is it TF Serving?")
+            sig_map.ParseFromString(packed.value)
         return {
             "model": reply.model_spec.name or model,
             "version": int(reply.model_spec.version.value) if reply.model_spec.HasField("version") else None,
@@ -146,14 +133,12 @@ class GrpcTransport:
 
 
 def _signature(sig) -> dict:
-    from tensorflow.core.framework import types_pb2
-
     def tensors(group) -> dict:
         out = {}
         for name, info in sorted(group.items()):
             dims = None if info.tensor_shape.unknown_rank else [
                 None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim]
-            out[name] = {"dtype": dtype_name(types_pb2.DataType.Name(info.dtype)), "shape": dims}
+            out[name] = {"dtype": dtype_name(dtype_enum_name(info.dtype)), "shape": dims}
         return out
 
     return {"inputs": tensors(sig.inputs), "outputs": tensors(sig.outputs), "method_name": sig.method_name}

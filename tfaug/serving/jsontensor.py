@@ -6,6 +6,10 @@ input, or the value itself for a single-input signature). Binary values are ``{"
 Responses: row format -> ``{"predictions": [...]}`` (a list of values for a single output, a list of objects
 for several); columnar -> ``{"outputs": value}`` for a single output, ``{"outputs": {name: value}}`` otherwise.
 String outputs whose name ends in ``_bytes`` are returned as ``{"b64": "..."}``.
+
+:func:`predict_response` leaves numeric outputs as numpy arrays (``tfaug.serving.fastjson.json_ready``) for
+``fastjson.dumps`` to print from their buffers; ``fast=False`` builds the same document from Python lists (the
+reference the fast path is tested against, and what ``json.dumps`` can print).
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import binascii
 
 import numpy as np
 
+from tfaug.serving.fastjson import json_ready
 from tfaug.serving.modelstore import SignatureInfo
 from tfaug.serving.predict import dtype_name
 from tfaug.serving.status import ServingError
@@ -197,9 +202,9 @@ def _check_shape(value, shape: tuple, key: str) -> None:
         _check_shape(v, shape[1:], key)
 
 
-def _json_value(arr: np.ndarray, b64: bool):
+def _json_value(arr: np.ndarray, b64: bool, fast: bool = False):
     if arr.dtype != object:
-        return arr.tolist()
+        return json_ready(arr) if fast else arr.tolist()
     if arr.ndim == 0:
         return _string_json(arr.item(), b64)
     if arr.ndim == 1:
@@ -213,11 +218,15 @@ def _string_json(value: bytes, b64: bool):
     return value.decode("utf-8", errors="replace")
 
 
-def predict_response(outputs: dict, fmt: str) -> dict:
-    """Build TF Serving's predict response for ``outputs`` (name -> numpy array) in "row" or "columnar" format."""
+def predict_response(outputs: dict, fmt: str, fast: bool = False) -> dict:
+    """Build TF Serving's predict response for ``outputs`` (name -> numpy array) in "row" or "columnar" format.
+
+    With ``fast`` (the REST server's choice) numeric values stay numpy arrays (print with ``tfaug.serving.fastjson.dumps``);
+    without, every value is a Python list or scalar (``json.dumps`` prints it). Both print the same document.
+    """
     names = list(outputs)
     if fmt == "columnar":
-        values = {k: _json_value(np.asarray(outputs[k]), k.endswith("_bytes")) for k in names}
+        values = {k: _json_value(np.asarray(outputs[k]), k.endswith("_bytes"), fast) for k in names}
         return {"outputs": values[names[0]] if len(names) == 1 else values}
     sizes = {k: (np.shape(outputs[k])[0] if np.ndim(outputs[k]) else None) for k in names}
     batch = sizes[names[0]]
@@ -226,7 +235,7 @@ def predict_response(outputs: dict, fmt: str) -> dict:
             "INVALID_ARGUMENT",
             "Outputs have different batch sizes and cannot be returned in row format; use the columnar 'inputs' format.",
         )
-    columns = {k: _json_value(np.asarray(outputs[k]), k.endswith("_bytes")) for k in names}
+    columns = {k: _json_value(np.asarray(outputs[k]), k.endswith("_bytes"), fast) for k in names}
     if len(names) == 1:
         return {"predictions": columns[names[0]]}
     return {"predictions": [{k: columns[k][i] for k in names} for i in range(batch)]}

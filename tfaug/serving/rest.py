@@ -21,7 +21,6 @@ each), the next ones wait in a listen backlog as long, and one that finds no fre
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import socket
@@ -31,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tfaug.errors import TfaugError
 from tfaug.serving import messages
+from tfaug.serving import fastjson
 from tfaug.serving.jsontensor import parse_predict_request, predict_response
 from tfaug.serving.predict import Predictor
 from tfaug.serving.status import ServingError, http_status
@@ -60,7 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s - " + fmt, self.address_string(), *args)
 
     def _send(self, status: int, body: dict) -> None:
-        data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        data = fastjson.dumps(body)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -197,7 +197,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error("INVALID_ARGUMENT", "Request body is empty; send a JSON object with 'instances' or 'inputs'.")
             return None
         try:
-            return {"json": json.loads(raw.decode("utf-8"))}
+            return {"json": fastjson.loads(raw)}
         except (UnicodeDecodeError, ValueError) as exc:
             self._error("INVALID_ARGUMENT", f"Request body is not valid JSON: {exc}.")
             return None
@@ -210,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         _, inputs, fmt, sig = parse_predict_request(body, lv.signature,
                                                     route=lambda sig, names: self.predictor.route(lv, sig, names))
         outputs = self.predictor.run(lv, sig, inputs)
-        return predict_response(outputs, fmt)
+        return predict_response(outputs, fmt, fast=True)
 
     def _not_allowed(self):
         self._route(self.command)

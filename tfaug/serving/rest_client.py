@@ -11,7 +11,6 @@ import base64
 import contextlib
 import gc
 import http.client
-import json
 import functools
 import socket
 import threading
@@ -20,7 +19,9 @@ import urllib.parse
 import numpy as np
 
 from tfaug.errors import TfaugError
+from tfaug.serving import fastjson
 from tfaug.serving.client import TransientError, dtype_name, model_label, with_retries
+from tfaug.serving.fastjson import json_ready
 
 __all__ = ["RestTransport"]
 
@@ -56,7 +57,7 @@ def _server_error(body: bytes) -> str:
     """The ``{"error": ...}`` text of a TF Serving error body (or the raw body, shortened)."""
     text = body.decode("utf-8", errors="replace").strip()
     try:
-        err = json.loads(text).get("error")
+        err = fastjson.loads(text).get("error")
     except (ValueError, AttributeError):
         err = None
     text = str(err if err is not None else text) or "no error text"
@@ -69,7 +70,7 @@ def _encode(array: np.ndarray):
         flat = [{"b64": base64.b64encode(v if isinstance(v, bytes) else str(v).encode()).decode("ascii")}
                 for v in array.reshape(-1)]
         return np.array(flat, dtype=object).reshape(array.shape).tolist() if array.ndim else flat[0]
-    return array.tolist()
+    return json_ready(array)
 
 
 def _decode_b64(value):
@@ -180,7 +181,7 @@ class RestTransport:
             raise TfaugError(f"the server rejected the request for {what} (HTTP {status}): {text}") from None
         try:
             with _collector_paused():
-                return json.loads(payload)
+                return fastjson.loads(payload)
         except ValueError:
             raise TfaugError(f"the server at {self.url} answered {what} with invalid JSON; is it a TF Serving "
                              "REST port?") from None
@@ -190,7 +191,7 @@ class RestTransport:
                           "raise the timeout or ask for fewer images per request")
 
     def _call(self, method: str, path: str, payload: dict | None, what: str) -> dict:
-        body = None if payload is None else json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        body = None if payload is None else fastjson.dumps(payload)
         return with_retries(lambda: self._once(method, path, body, what), self.retries)
 
     # ------------------------------------------------------------------------------------------ endpoints

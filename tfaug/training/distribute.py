@@ -24,9 +24,13 @@ included, so one code path is tested everywhere):
   statistics of the global batch when there is more than one replica (otherwise each replica would normalise with
   its own shard's statistics and hold different moving averages). The EMA generator's weights, ADA's state and
   the noise stream's state are then identical on every replica and each is written once per step.
-* Mixed precision: networks built under ``mixed_float16`` compute in float16; their image and logit outputs are
-  float32 layers, losses are float32, and every optimizer is a ``keras.optimizers.LossScaleOptimizer``
-  (``GenerativeModel.build_optimizers``); train steps scale their losses with ``optimizer.scale_loss``.
+* Mixed precision (``RuntimeConfig.mixed_precision``): networks built under ``mixed_bfloat16`` (``bf16``) or
+  ``mixed_float16`` (``fp16``) compute in half precision with float32 variables; their image and logit outputs are
+  float32 layers, so losses, gradient penalties, R1, ADA statistics and the EMA generator stay float32, and Keras'
+  BatchNormalization normalises and keeps its moving statistics in float32. Under ``fp16`` only, every optimizer
+  is a ``keras.optimizers.LossScaleOptimizer`` (``GenerativeModel.build_optimizers``) and train steps scale their
+  losses with ``optimizer.scale_loss`` (bfloat16 has float32's exponent range, so it needs no loss scaling).
+  ``auto`` is resolved by :func:`resolve_runtime` (``tfaug.utils.hardware.auto_precision``).
 * Only :func:`is_chief` writes the run directory; other workers write to a temporary directory that is deleted.
 """
 from __future__ import annotations
@@ -105,11 +109,29 @@ def make_strategy(runtime: RuntimeConfig):
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
+def resolve_runtime(runtime: RuntimeConfig | None) -> RuntimeConfig:
+    """``runtime`` (None: ``RuntimeConfig()``) with ``mixed_precision="auto"`` replaced by what this machine
+    supports (``bf16`` or ``fp16``); unchanged otherwise.
+
+    Raises:
+        TfaugError: ``auto`` on a machine without GPU whose CPU lacks bfloat16 instructions.
+    """
+    import dataclasses
+
+    from tfaug.utils.hardware import auto_precision
+
+    runtime = runtime or RuntimeConfig()
+    if runtime.mixed_precision != "auto":
+        return runtime
+    return dataclasses.replace(runtime, mixed_precision=auto_precision())
+
+
 def apply_precision(runtime: RuntimeConfig) -> None:
-    """Set the global Keras dtype policy: ``mixed_float16`` with ``runtime.mixed_precision``, else float32."""
+    """Set the global Keras dtype policy of ``runtime.mixed_precision``: ``float32`` (off), ``mixed_bfloat16``
+    (bf16) or ``mixed_float16`` (fp16); ``auto`` is resolved first (:func:`resolve_runtime`)."""
     import keras
 
-    keras.mixed_precision.set_global_policy("mixed_float16" if runtime.mixed_precision else "float32")
+    keras.mixed_precision.set_global_policy(resolve_runtime(runtime).dtype_policy)
 
 
 @contextlib.contextmanager
@@ -120,7 +142,7 @@ def runtime_scope(runtime: RuntimeConfig | None):
     """
     import keras
 
-    runtime = runtime or RuntimeConfig()
+    runtime = resolve_runtime(runtime)
     strategy = make_strategy(runtime)
     previous = keras.mixed_precision.global_policy()
     apply_precision(runtime)
@@ -269,6 +291,6 @@ def make_train_function(step_fn, strategy, *, jit_compile: bool = False, name: s
     return checked
 
 
-__all__ = ["configure_devices", "make_strategy", "apply_precision", "runtime_scope", "is_chief",
+__all__ = ["configure_devices", "make_strategy", "resolve_runtime", "apply_precision", "runtime_scope", "is_chief",
            "DEFAULT_CPU_REPLICAS", "num_replicas", "check_global_batch", "distribute_dataset",
            "synchronize_batchnorm", "make_train_function"]

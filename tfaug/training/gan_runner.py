@@ -17,7 +17,8 @@ built inside ``tfaug.training.distribute.runtime_scope``, the dataset is distrib
 BatchNorm layer uses global-batch statistics when there are several replicas, and the step is
 ``distribute.make_train_function`` (the same code for every strategy). Only the chief worker writes ``out``;
 other workers of a multi-worker run write to a temporary directory that is deleted at the end. The runtime is
-recorded in config.json under ``"runtime"`` but a resumed run may use another one.
+recorded in config.json under ``"runtime"`` but a resumed run may use another one; without a ``runtime`` a
+resumed run keeps its stored precision (:func:`stored_runtime`).
 """
 from __future__ import annotations
 
@@ -85,8 +86,9 @@ def train_gan(
         resume: continue the run in ``out`` from its last checkpoint.
         progress: show a tqdm progress bar.
         log_every: history interval in steps (default: ~100 records per run).
-        runtime: strategy, devices, mixed precision and XLA (None = ``RuntimeConfig()``: one device, float32).
-            The global batch ``min(cfg.batch_size, N)`` must be divisible by the replica count.
+        runtime: strategy, devices, mixed precision and XLA (None = ``RuntimeConfig()``: one device, float32; with
+            ``resume``, the stored run's precision on one device). ``mixed_precision="auto"`` is resolved to what
+            this machine supports and recorded so. The global batch ``min(cfg.batch_size, N)`` must be divisible by the replica count.
 
     Raises:
         TfaugError: bad inputs, a batch not divisible by the replicas, ``multiworker`` without ``TF_CONFIG``, a
@@ -98,8 +100,11 @@ def train_gan(
         raise TfaugError("no training images: the selected subset is empty")
     if len(images) != len(labels):
         raise TfaugError(f"{len(images)} images but {len(labels)} labels")
-    runtime = runtime or RuntimeConfig()
     from tfaug.training import distribute
+
+    if runtime is None and resume:
+        runtime = stored_runtime(out, precision_only=True)
+    runtime = distribute.resolve_runtime(runtime)
 
     # The strategy first: a multi-worker strategy must exist before other TensorFlow work, and a bad runtime
     # (no TF_CONFIG, missing devices) must fail before the run directory is made.
@@ -129,6 +134,21 @@ def train_gan(
                 shutil.rmtree(write_dir, ignore_errors=True)
     run.run_dir = run_dir
     return run
+
+
+def stored_runtime(run_dir: str | os.PathLike, *, precision_only: bool = False) -> RuntimeConfig | None:
+    """The ``RuntimeConfig`` recorded in ``run_dir``/config.json (old boolean precisions read as ``fp16``), or
+    None when there is no readable run there; ``precision_only`` keeps only its ``mixed_precision`` (strategy and
+    devices belong to the machine a run resumes on)."""
+    path = Path(run_dir) / rd.CONFIG
+    if not path.is_file():
+        return None
+    try:
+        stored = read_json(path).get("runtime") or {}
+        runtime = RuntimeConfig(**stored)
+    except (OSError, ValueError, TypeError, AttributeError, TfaugError):
+        return None
+    return RuntimeConfig(mixed_precision=runtime.mixed_precision) if precision_only else runtime
 
 
 def _train(images, labels, class_names, cfg, runtime, strategy, config, run_dir, write_dir, resume, progress,

@@ -33,6 +33,7 @@ class ClassConditionalGaussian(layers.Layer):
     """
 
     def __init__(self, num_classes: int, latent_dim: int, **kwargs):
+        kwargs["dtype"] = "float32"  # fitted statistics and their Cholesky product stay float32 under mixed precision
         super().__init__(**kwargs)
         if int(num_classes) < 1 or int(latent_dim) < 1:
             raise TfaugError(f"num_classes and latent_dim must be >= 1, got {num_classes!r} and {latent_dim!r}")
@@ -114,6 +115,7 @@ class MLPBank(layers.Layer):
 
     def __init__(self, num_networks: int, input_dim: int, units, output_dim: int, *, batch_norm: bool = False,
                  activation: str = "linear", momentum: float = 0.9, epsilon: float = 1e-3, **kwargs):
+        kwargs["dtype"] = "float32"  # its own BatchNorm statistics: float32 under mixed precision too
         super().__init__(**kwargs)
         if activation not in ("tanh", "linear"):
             raise TfaugError(f"MLPBank activation must be tanh or linear, got {activation!r}")
