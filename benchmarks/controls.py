@@ -112,6 +112,19 @@ def run_cell(cell, data: dict, cfgs: dict) -> dict:
     return row
 
 
+def machine_info() -> dict:
+    """CPU model, notable flags, cores and the 1-minute load average when a row finished."""
+    from tfaug.utils.hardware import machine_summary
+
+    m = machine_summary()
+    return {"cpu": m["cpu_model"], "cpu_flags": m["cpu_flags"], "cpu_count": os.cpu_count(),
+            "load_average_1min": round(os.getloadavg()[0], 2)}
+
+
+def machine_text(m: dict) -> str:
+    return f"{m.get('cpu_count')} CPU cores ({m.get('cpu')}; {', '.join(m.get('cpu_flags') or []) or 'no AVX-512'})"
+
+
 def _key(row) -> tuple:
     return row["dataset"], row["k"], row["draw"], row["arm"]
 
@@ -136,7 +149,6 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from tfaug.utils.io import append_jsonl, read_jsonl
-    from tfaug.utils.machine import machine_info
 
     if not args.no_run:
         i, n = (int(v) for v in args.shard.split("/"))
@@ -193,10 +205,9 @@ def _fmt(m, h) -> str:
 
 def write_report(rows: list[dict], path: Path, command: str) -> None:
     from tfaug.utils.io import atomic_write_text, write_json
-    from tfaug.utils.machine import machine_text
 
     summary = summarize(rows)
-    machines = sorted({machine_text(r["machine"]).rsplit(", load", 1)[0] for r in rows if "machine" in r})
+    machines = sorted({machine_text(r["machine"]) for r in rows if "machine" in r})
     loads = [r["machine"]["load_average_1min"] for r in rows if "machine" in r]
     lines = ["# Strong controls: old default vs the few-shot recipe", "",
              f"Command: `{command}` (rows from `benchmarks/controls.py`, see its docstring for the protocol).",
