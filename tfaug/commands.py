@@ -169,7 +169,8 @@ def train_classifier(args) -> int:
     runtime = _runtime(args)
     ds, split = _load_split(args)
     text = args.augment if args.augment != "none" else "baseline"
-    parse(text)  # the --augment text alone: its own errors name it
+    if not args.synthetic:
+        parse(text)  # the --augment text alone: its own errors name it
     generator = None
     if args.synthetic:
         generator = _checked_generator(args.synthetic, ds, split, args.dataset)

@@ -99,7 +99,7 @@ def check(strategy: Strategy) -> None:
     text = strategy.name
     if not strategy.generator:
         raise TfaugError(f"strategy {text!r}: soft, weight, swap and sepbn act on generated images; add a generator "
-                         "(e.g. cdcgan)")
+                         "(a zoo model such as cdcgan; train-classifier: --synthetic)")
     if strategy.curriculum or strategy.synthetic_only or strategy.source_flag:
         raise TfaugError(f"strategy {text!r}: soft, weight, swap and sepbn do not combine with curriculum, "
                          "synthetic-only or source-flag")
@@ -109,7 +109,7 @@ def check(strategy: Strategy) -> None:
     longtail = [k for k in ("reweight", "balanced") if k in opts]
     if "logit_adjust" in opts and not opts.get("posthoc"):
         longtail.append("logit-adjust")
-    if longtail and (set(mine) - {"soft_temperature"} or ("soft_temperature" in opts and "logit_adjust" in longtail)):
+    if longtail:  # their losses take class ids and their sampler splits by class: no targets, no second stream
         raise TfaugError(f"strategy {text!r}: {', '.join(longtail)} does not combine with "
                          f"{', '.join(k.replace('_temperature', '').replace('generated_', '') for k in mine)} yet")
 
