@@ -28,7 +28,8 @@ def trainings(monkeypatch):
     def fake(x, y, *, num_classes, cfg, augment=None, **kwargs):
         calls.append((len(x), augment, kwargs))
         keras.utils.set_random_seed(cfg.seed)
-        model = keras.Sequential([keras.Input(np.shape(x)[1:]), keras.layers.Flatten(), keras.layers.Dense(num_classes)])
+        model = keras.Sequential([keras.Input(np.shape(x)[1:]), keras.layers.Flatten(),
+                                  keras.layers.Dense(num_classes)])
         return SimpleNamespace(model=model, metrics={"accuracy": 0.5}, history={})
 
     monkeypatch.setattr(classifier, "train_classifier", fake)

@@ -389,8 +389,8 @@ def parse_filters(spec: str | Sequence[str] | None) -> list[FilterSpec]:
     """Parse ``"variance,consistency:0.8,sphere:0.9,near-duplicate"`` (or a list of such items).
 
     Items are ``NAME[:VALUE]``: ``variance[:MIN_STD | :pN]`` (absolute std on [-1, 1], or the N-th percentile
-    of the real images' std), ``consistency[:THRESHOLD]`` and ``teacher[:THRESHOLD]`` (probability in [0, 1]), ``sphere[:KEEP]`` (share in
-    (0, 1]), ``near-duplicate[:DISTANCE | :pN]`` (absolute distance, or the N-th percentile of real
+    of the real images' std), ``consistency[:THRESHOLD]`` and ``teacher[:THRESHOLD]`` (probability in [0, 1]),
+    ``sphere[:KEEP]`` (share in (0, 1]), ``near-duplicate[:DISTANCE | :pN]`` (absolute distance, or the N-th percentile of real
     nearest-neighbour distances; default p1). Empty, ``none`` or None gives no filters.
 
     Raises:
