@@ -45,8 +45,10 @@ def test_mixed_batches_hold_real_and_generated_in_fixed_proportion():
     for images, targets, weights in ds.take(3):
         assert images.shape[0] == targets.shape[0] == weights.shape[0] == 12 + 6
         w = weights.numpy()
-        np.testing.assert_allclose(w[:12], 18 / 12)
-        np.testing.assert_allclose(w[12:], 0.25 * 18 / 12)
+        s = 18 / (12 + 0.25 * 6)  # Keras' mean over 18 rows becomes the weighted mean
+        np.testing.assert_allclose(w[:12], s)
+        np.testing.assert_allclose(w[12:], 0.25 * s)
+        assert np.isclose(w.sum(), 18)
         # generated rows are the inverted images (mean < 0 on the lit band's complement): the last 6 rows
         assert np.all(images.numpy()[12:].max(axis=(1, 2, 3)) <= 0.6)
         assert np.all(images.numpy()[:12].max(axis=(1, 2, 3)) > 0.6)
@@ -74,6 +76,10 @@ def test_weight_zero_reproduces_the_real_only_classifier():
     mixed = train_classifier(x, y, num_classes=K, cfg=_cfg(), synthetic=syn, mixing={"weight": 0.0},
                              budget_images=int((~syn).sum()))
     _close(_weights(real.model), _weights(mixed.model))
+    n = int((~syn).sum())  # a filter that kept no generated image: plain training
+    none = train_classifier(x[~syn], y[~syn], num_classes=K, cfg=_cfg(), synthetic=np.zeros(n, bool),
+                            mixing={"weight": 0.5, "sepbn": True})
+    _close(_weights(real.model), _weights(none.model))
     heavy = train_classifier(x, y, num_classes=K, cfg=_cfg(), synthetic=syn, mixing={"weight": 1.0},
                              budget_images=int((~syn).sum()))
     assert not all(np.allclose(a, b, atol=1e-5) for a, b in zip(_weights(real.model), _weights(heavy.model)))

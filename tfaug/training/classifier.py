@@ -139,7 +139,8 @@ def train_classifier(
         mixing: how generated rows enter the batches (``tfaug.training.mixing``): ``weight`` W >= 0 (fixed
             proportion, loss weight W), ``swap`` P in [0, 1] (replace real images by generated ones of their
             class), ``sepbn`` True (own BatchNorm for generated images). Not with ``pretrain``, long-tail losses or
-            ``balanced``. With mixing the batch size is the real batch; generated rows come on top.
+            ``balanced``; weight and sepbn on one device only. With mixing the batch size is the real batch;
+            generated rows come on top. Without any generated row it trains plainly.
 
     Returns:
         A :class:`ClassifierResult`; ``history`` holds ``loss``/``accuracy`` of the main phase (of the first
@@ -214,8 +215,9 @@ def _mixing_inputs(x_train, num_classes: int, targets, synthetic, mixing, loss, 
         if loss is not None or balanced or pretrain is not None:
             raise TfaugError("weight, swap and sepbn do not combine with long-tail losses, balanced sampling or "
                              "a pretrain phase")
-        out["synthetic"] = np.asarray(synthetic, bool)
-        out["mixing"] = dict(mixing)
+        if np.any(synthetic):  # no generated row (a filter kept none): plain training on the real rows
+            out["synthetic"] = np.asarray(synthetic, bool)
+            out["mixing"] = dict(mixing)
     elif "targets" in out and loss is not None:
         raise TfaugError("soft targets do not combine with class-balanced or logit-adjusted losses")
     return out
@@ -230,7 +232,7 @@ def _train_member(cfg: ClassifierConfig, seed: int, phases: list, num_classes: i
     from tfaug.augment.classic import build_augmenter
     from tfaug.data.pipeline import make_pipeline
     from tfaug.models.networks.classifiers import build_classifier
-    from tfaug.training.distribute import check_global_batch, runtime_scope, synchronize_batchnorm
+    from tfaug.training.distribute import check_global_batch, num_replicas, runtime_scope, synchronize_batchnorm
 
     from tfaug.training.mixing import domain_models, mixed_dataset
 
@@ -246,6 +248,9 @@ def _train_member(cfg: ClassifierConfig, seed: int, phases: list, num_classes: i
                                  kernel=cfg.kernel, fc1=cfg.fc1, fc2=cfg.fc2, model_name=name)
         synchronize_batchnorm([model], strategy)  # global-batch statistics, as on one device
         trained, twin = model, None
+        if mixing and (mixing.get("sepbn") or "weight" in mixing) and num_replicas(strategy) > 1:
+            raise TfaugError("weight and sepbn train on one device for now (their batches are not split across "
+                             "replicas); use --strategy default")
         if mixing and mixing.get("sepbn"):
             trained, twin = domain_models(model)
             synchronize_batchnorm([twin], strategy)

@@ -6,9 +6,10 @@ swapping and separate BatchNorm (the strategy blocks of ``tfaug.synthesis.strate
 - :func:`mixed_dataset`: the batches. The real stream is exactly the real-only classifier's (same shuffle, same
   augmenter calls, one-hot targets); ``swap`` replaces each real image of a batch with probability P by a generated
   image of its class (stateless draws keyed by (seed, step), before augmentation), and ``weight`` / ``sepbn`` zip a
-  second stream of ``round(B * G / R)`` generated images (>= 1; B the real batch, G and R the generated and real
-  rows) shuffled and augmented on its own. Sample weights ``(B + b) / B`` on real rows and ``W (B + b) / B`` on
-  generated rows make Keras' mean over the batch the real batch's mean plus W times the generated rows' sum over B.
+  second stream of ``b = round(B * G / R)`` generated images (>= 1; B the real batch, G and R the generated and real
+  rows) shuffled and augmented on its own. Sample weights ``s`` on real rows and ``W s`` on generated rows, with
+  ``s = (B + b) / (B + W b)``, make Keras' mean over the batch the weighted mean ``(sum_real + W sum_gen) / (B + W b)``:
+  W = 1 is the plain mean over the whole batch, W = 0 the real batch's mean (the real-only loss).
 - :func:`domain_models`: ``sepbn``'s pair model: the classifier (real images) and a twin sharing every layer but
   its BatchNormalization layers (generated images), concatenated along the batch; test images use the classifier.
 
@@ -92,9 +93,9 @@ def mixed_dataset(x, targets, synthetic, batch_size: int, *, seed: int, mixing: 
         raise TfaugError("weight and sepbn need generated images in the mix (the generator added none)")
     gen = map_augment(make_pipeline(xg, np.argmax(tg, axis=1), n_gen, seed=seed + _GEN_SEED, repeat=True,
                                     drop_remainder=True, targets=tg), augment_generated)
-    scale = (batch_size + n_gen) / batch_size
-    weights = tf.constant(np.concatenate([np.full(batch_size, scale), np.full(n_gen, float(mixing.get("weight", 1.0))
-                                                                              * scale)]).astype(np.float32))
+    w = float(mixing.get("weight", 1.0))
+    scale = (batch_size + n_gen) / (batch_size + w * n_gen)  # Keras divides by B + b: this makes a weighted mean
+    weights = tf.constant(np.concatenate([np.full(batch_size, scale), np.full(n_gen, w * scale)]).astype(np.float32))
     sepbn = bool(mixing.get("sepbn"))
 
     def join(r, g):

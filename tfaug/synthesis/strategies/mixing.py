@@ -8,7 +8,7 @@
                 "Distilling the knowledge in a neural network").
 - ``weight:W``  generated images carry loss weight W >= 0 (real ones 1); every batch holds the real batch of the
                 real-only classifier plus ``round(B * n_generated / n_real)`` generated images (the proportion of the
-                mix), from two separately shuffled and augmented streams, and the loss is normalised by the real
+                mix), from two separately shuffled and augmented streams; the loss is the weighted mean over the
                 batch, so ``weight:0`` trains like the real-only classifier (exactly so on a network without
                 BatchNorm or with ``sepbn``; with shared BatchNorm the generated rows still shift batch statistics).
 - ``swap:P``    the mix keeps one stream of real images; each real image of a batch is replaced with probability P in
