@@ -233,7 +233,6 @@ def _train_member(cfg: ClassifierConfig, seed: int, phases: list, num_classes: i
     from tfaug.data.pipeline import make_pipeline
     from tfaug.models.networks.classifiers import build_classifier
     from tfaug.training.distribute import check_global_batch, num_replicas, runtime_scope, synchronize_batchnorm
-
     from tfaug.training.mixing import domain_models, mixed_dataset
 
     total = sum(p[3] for p in phases)
