@@ -68,6 +68,23 @@ def test_train_classifier_tops_the_minority_class_up(gan_run, npz, tmp_path, cap
     assert "23 real + 0 duplicated + 23 generated" in capsys.readouterr().out  # an explicit ratio keeps the balance
 
 
+def test_train_classifier_mixes_generated_images_in_their_own_batches(gan_run, npz, tmp_path, capsys):
+    out = tmp_path / "sepbn"
+    assert main(["train-classifier", "--dataset", f"npz:{npz}", "--per-class", "10", "--augment",
+                 "classic:glyphs+weight:0.5+sepbn", "--synthetic", str(gan_run), "--ratio", "0.5", "--steps", "2",
+                 "--out", str(out), "--no-progress"]) == 0
+    assert "30 real + 0 duplicated + 15 generated" in capsys.readouterr().out
+    import keras
+
+    model = keras.models.load_model(out / "classifier.keras")  # the real network, without the generated BN twin
+    assert not [w for w in model.weights if "generated" in w.path]
+    rc = main(["train-classifier", "--dataset", f"npz:{npz}", "--per-class", "10", "--augment", "classic+soft:2",
+               "--synthetic", str(gan_run), "--steps", "2", "--out", str(tmp_path / "soft"), "--no-progress"])
+    err = _err(capsys)
+    assert rc == 2 and "needs a teacher classifier" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "soft").exists()
+
+
 def test_leaking_generator_is_refused(gan_run, npz, tmp_path, capsys):
     # Another split seed puts some of the generator's training images into this run's test set.
     rc = main(["train-classifier", "--dataset", f"npz:{npz}", "--per-class", "10", "--seed", "5",

@@ -108,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(c)
     c.add_argument("--augment", default="none",
                    help="none | bootstrap[:F] | classic[:PRESET] (default none); a bare classic picks the data kind's "
-                        "preset, its milder one or none on validation splits of the training draw")
+                        "preset, its milder one or none on validation splits of the training draw; '+'-joined strategy "
+                        "blocks such as reweight, balanced, weight:W, swap:P, sepbn (the last three with --synthetic); "
+                        "soft and filter:teacher need a teacher, which only `tfaug study` trains")
     c.add_argument("--synthetic", metavar="RUN_DIR_OR_SAVEDMODEL", help="add generated images from this generator")
     c.add_argument("--ratio", type=positive_float, default=None,
                    help="generated images per real image of every class; default: with --minority/--keep every class "

@@ -164,20 +164,24 @@ def train_classifier(args) -> int:
     from tfaug.training.augment_choice import choose_augment
     from tfaug.synthesis.strategies import Counts, Draw, parse
     from tfaug.training.classifier import save_classifier, train_classifier as run
-    from tfaug.training.longtail import train_kwargs
+    from tfaug.training.mixing import mix_kwargs
     from tfaug.training.distribute import is_chief
     from tfaug.utils.io import write_json
 
     runtime = _runtime(args)
     ds, split = _load_split(args)
     text = args.augment if args.augment != "none" else "baseline"
-    parse(text)  # the --augment text alone: its own errors name it
+    if not args.synthetic:
+        parse(text)  # the --augment text alone: its own errors name it
     generator = None
     if args.synthetic:
         generator = _checked_generator(args.synthetic, ds, split, args.dataset)
         # no --ratio: the rule studies and `tfaug fill` share (top an imbalanced draw up to its majority class)
         text += f"+{EXTERNAL}" + (f":{args.ratio!r}" if args.ratio is not None else "")
     strategy = parse(text, generators=(EXTERNAL,))
+    if strategy.needs.teacher:
+        raise TfaugError(f"{args.augment!r} needs a teacher classifier (soft targets or filter:teacher), which only "
+                         "`tfaug study` trains (the draw's control); use those blocks in a study")
     out = Path(args.out)
     draw = Draw(x=ds.images[split.train], y=ds.labels[split.train], num_classes=ds.num_classes, seed=args.seed)
     mix = strategy.build(draw, Counts(kind="imbalance" if args.minority is not None else "per_class"),
@@ -196,7 +200,7 @@ def train_classifier(args) -> int:
     res = run(mix.images, mix.labels, num_classes=ds.num_classes, cfg=cfg, x_test=ds.images[split.test],
               y_test=ds.labels[split.test], augment=mix.augment, minority=args.minority, progress=not args.no_progress,
               runtime=runtime, log_dir=out / "tensorboard" if is_chief() else None, budget_images=mix.n_real,
-              **train_kwargs(mix.train_options, mix.labels, ds.num_classes))
+              **mix_kwargs(mix, ds.num_classes))
     if not is_chief():  # every worker of a cluster trains the same model; only the chief writes it
         print(f"worker done: accuracy {res.metrics['accuracy']:.4f}; the chief writes {out}")
         return 0

@@ -23,3 +23,6 @@ def test_given_list_adds_classic_and_rejects_unknown_blocks():
     assert candidates.candidate_list(["cdcgan", "baseline"], False) == ["classic", "cdcgan", "baseline"]
     with pytest.raises(TfaugError, match="unknown strategy block 'magic'"):
         candidates.candidate_list(["magic"], False)
+    with pytest.raises(TfaugError, match="needs a teacher classifier"):
+        candidates.candidate_list(["cdcgan+soft"], False)
+    assert candidates.candidate_list(["cdcgan+weight:0.5+sepbn"], False) == ["classic", "cdcgan+weight:0.5+sepbn"]

@@ -32,19 +32,18 @@ def test_bad_input_is_one_sentence(kwargs):
 @pytest.mark.parametrize("text", ["cdcgan", "cdcgan:0.5", "bagan:2", "extra-real"])
 @pytest.mark.parametrize("kind", ["per_class", "imbalance"])
 def test_studies_count_generated_images_by_the_same_rule(text, kind):
-    """studies/mix.py `synthetic_counts` (per_class and imbalance regimes) agrees with the shared rule; once the
-    strategy object moves to tfaug/synthesis it should call generated_counts itself."""
+    """The strategy object's ``synthetic_counts`` (per_class and imbalance regimes of a study setting) agrees with
+    the shared rule."""
     import numpy as np
 
     from tfaug.studies.config import Setting
-    from tfaug.studies.mix import synthetic_counts
-    from tfaug.studies.strategies import parse_strategy
+    from tfaug.synthesis.strategies import Counts, parse, synthetic_counts
 
     y = np.repeat(np.arange(3), [24, 3, 17])
     setting = (Setting("k", "per_class", per_class=24) if kind == "per_class"
                else Setting("m", "imbalance", minority=(1,), keep=3.0))
-    strategy = parse_strategy(text)
-    studies = synthetic_counts(strategy, setting, y, 3)
+    strategy = parse(text)
+    studies = synthetic_counts(strategy, Counts.of(setting), y, 3)
     shared = generated_counts(np.bincount(y).tolist(), ratio=strategy.ratio if strategy.ratio_given else None,
                               top_up=kind == "imbalance")
     assert [studies[c] for c in range(3)] == shared

@@ -108,7 +108,7 @@ def test_parse_and_build_filters():
     assert parsed == [FilterSpec("variance"), FilterSpec("consistency", 0.8), FilterSpec("sphere", 0.9),
                       FilterSpec("near-duplicate", 5.0, True), FilterSpec("variance", 2.0, True)]
     assert parse_filters("none") == parse_filters("") == parse_filters(None) == []
-    with pytest.raises(TfaugError, match="'blur'.*valid filters: variance, consistency, sphere, near-duplicate"):
+    with pytest.raises(TfaugError, match="'blur'.*valid filters: variance, consistency, teacher, sphere, near-duplicate"):
         parse_filters("variance,blur:3")
     with pytest.raises(TfaugError, match="'consistency:high'"):
         parse_filters("consistency:high")
@@ -122,3 +122,19 @@ def test_parse_and_build_filters():
         build_filters("consistency")
     with pytest.raises(TfaugError, match="threshold must be in"):
         build_filters("consistency:1.5", probabilities_fn=_band_probabilities)
+    with pytest.raises(TfaugError, match="'teacher' needs"):
+        build_filters("teacher")
+
+
+def test_teacher_filter_keeps_the_requested_class_at_the_threshold_even_when_not_on_top():
+    probs = np.array([[0.45, 0.5, 0.05], [0.3, 0.3, 0.4], [0.9, 0.05, 0.05], [0.2, 0.2, 0.6]], np.float32)
+    x = np.zeros((4, 8, 8, 1), np.float32)
+    y = np.array([0, 0, 0, 2])
+    (flt,) = build_filters("teacher:0.4", teacher_fn=lambda images: probs[: len(images)])
+    res = flt.apply(x, y)
+    # p(requested) = 0.45, 0.3, 0.9, 0.6: the first is kept although class 1 is the teacher's top class
+    assert res.keep_mask.tolist() == [True, False, True, True] and res.name == "teacher"
+    (consistency,) = build_filters("consistency:0.4", probabilities_fn=lambda images: probs[: len(images)])
+    assert consistency.apply(x, y).keep_mask.tolist() == [False, False, True, True]
+    (default,) = build_filters("teacher", teacher_fn=lambda images: probs[: len(images)])
+    assert default.threshold == 0.5

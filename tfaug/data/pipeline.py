@@ -53,6 +53,7 @@ def make_pipeline(
     drop_remainder: bool = False,
     one_hot: int = 0,
     balanced: bool = False,
+    targets=None,
 ):
     """Build a batched ``tf.data.Dataset`` of (images, labels).
 
@@ -77,6 +78,8 @@ def make_pipeline(
             targets); 0 keeps int32 class ids.
         balanced: class-balanced sampling (needs ``repeat`` and ``shuffle``: an endless stream); deterministic given
             ``seed``.
+        targets: optional float [N, K] per-image training targets (e.g. soft targets) yielded instead of the labels
+            (``one_hot`` is then ignored; not with ``balanced``).
 
     Returns:
         A ``tf.data.Dataset`` yielding (float32 [B, H, W, C] in [-1, 1], int32 [B] or float32 [B, K]).
@@ -100,6 +103,12 @@ def make_pipeline(
         x = x.astype(np.float32)
     n = len(x)
     autotune = tf.data.AUTOTUNE
+    if targets is not None:
+        targets = np.asarray(targets, np.float32)
+        if targets.ndim != 2 or len(targets) != n:
+            raise TfaugError(f"pipeline targets must be [N, K] with N = {n} images, got shape {targets.shape}")
+        if balanced:
+            raise TfaugError("class-balanced sampling does not take per-image targets")
 
     if balanced:
         if not (repeat and shuffle):
@@ -109,20 +118,29 @@ def make_pipeline(
         streams = [_stream(tf, x[y32 == c], y32[y32 == c], cache, True, True, seed + int(c)) for c in classes]
         ds = tf.data.Dataset.sample_from_datasets(streams, weights=[1.0 / len(classes)] * len(classes), seed=seed)
     else:
-        ds = _stream(tf, x, y.astype(np.int32), cache, repeat, shuffle, seed)
+        ds = _stream(tf, x, y.astype(np.int32) if targets is None else targets, cache, repeat, shuffle, seed)
     ds = ds.batch(int(batch_size) if repeat else min(int(batch_size), n), drop_remainder=drop_remainder)
-    if augment is not None:
-        kwargs = {"training": True} if _accepts_training(augment) else {}
-
-        def _augment(im, lab):
-            out = tf.cast(augment(im, **kwargs), tf.float32)
-            return tf.clip_by_value(out, -1.0, 1.0), lab
-
-        # sequential on purpose: a stateful random augmenter then draws in the same order every run
-        ds = ds.map(_augment)
-    if one_hot:
+    ds = map_augment(ds, augment)
+    if one_hot and targets is None:
         ds = ds.map(lambda im, lab: (im, tf.one_hot(lab, int(one_hot), dtype=tf.float32)), num_parallel_calls=autotune)
     return ds.prefetch(autotune)
+
+
+def map_augment(ds, augment: Callable[..., Any] | None):
+    """``ds`` of (float32 image batches, anything) with ``augment`` applied to the images (``training=True`` when it
+    accepts it) and clipped to [-1, 1]; sequential, so a stateful random augmenter draws in the same order every run.
+    None returns ``ds`` unchanged."""
+    if augment is None:
+        return ds
+    import tensorflow as tf
+
+    kwargs = {"training": True} if _accepts_training(augment) else {}
+
+    def _augment(im, lab):
+        out = tf.cast(augment(im, **kwargs), tf.float32)
+        return tf.clip_by_value(out, -1.0, 1.0), lab
+
+    return ds.map(_augment)
 
 
 def make_step_pipeline(images, labels, batch_size: int, *, seed: int, start_step: int = 0):

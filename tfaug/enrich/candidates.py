@@ -26,10 +26,15 @@ REFERENCE = "classic"  # every candidate is reported as a paired difference to t
 
 
 def parse(text: str):
-    """The parsed strategy (a ``TfaugError`` naming the known blocks when ``text`` is unknown)."""
+    """The parsed strategy (a ``TfaugError`` naming the known blocks when ``text`` is unknown, or refusing a block
+    that needs a teacher classifier: enrich trains none)."""
     from tfaug.synthesis.strategies import parse as parse_strategy
 
-    return parse_strategy(text)
+    strategy = parse_strategy(text)
+    if strategy.needs.teacher:
+        raise TfaugError(f"candidate {text!r} needs a teacher classifier (soft, filter:teacher), which only "
+                         "`tfaug study` trains; leave it out of --strategies")
+    return strategy
 
 
 def known(text: str) -> bool:
@@ -118,7 +123,7 @@ def fit_candidate(strategy_text: str, x_train, y_train, x_val, y_val, resources,
     from tfaug.enrich.protocol import is_imbalanced
     from tfaug.synthesis.strategies import Counts, Draw
     from tfaug.training.classifier import as_float_images, train_classifier
-    from tfaug.training.longtail import train_kwargs
+    from tfaug.training.mixing import mix_kwargs
 
     strategy = parse(strategy_text)
     y_train = np.asarray(y_train, np.int32).reshape(-1)
@@ -128,7 +133,7 @@ def fit_candidate(strategy_text: str, x_train, y_train, x_val, y_val, resources,
     mix = strategy.build(Draw(x=x_train, y=y_train, num_classes=num_classes, seed=seed), Counts(kind=kind), resources)
     res = train_classifier(mix.images, mix.labels, num_classes=num_classes, cfg=dataclasses.replace(cfg, seed=seed),
                            augment=mix.augment, budget_images=mix.n_real, progress=progress,
-                           **train_kwargs(mix.train_options, mix.labels, num_classes))
+                           **mix_kwargs(mix, num_classes))
     probs = None
     if x_val is not None:
         import tensorflow as tf

@@ -159,7 +159,7 @@ class _State:
     def train(self, mix, seed: int, rows=None):
         """Train the study classifier on ``mix`` (rows ``rows`` only when given); returns the Keras model."""
         from tfaug.training.classifier import train_classifier
-        from tfaug.training.longtail import train_kwargs
+        from tfaug.training.mixing import mix_kwargs
 
         x, y = (mix.images, mix.labels) if rows is None else (mix.images[rows], mix.labels[rows])
         # The budget follows the real draw (a strategy that adds images trains as long as its control); with
@@ -171,7 +171,7 @@ class _State:
         if mix.pretrain is not None:
             px, py = mix.pretrain
             kwargs["pretrain"] = (px, py, self.cfg.classifier_steps(len(px)))
-        kwargs.update(train_kwargs(mix.train_options, y, self.num_classes))  # long-tail blocks (none: {})
+        kwargs.update(mix_kwargs(mix, self.num_classes, rows))  # long-tail and mixing blocks, soft targets (none: {})
         return train_classifier(x, y, num_classes=self.num_classes, cfg=clf, augment=mix.augment,
                                 runtime=self.cfg.runtime, **kwargs).model
 

@@ -6,6 +6,8 @@ Each filter looks at generated images (float32 [-1, 1], [N, H, W, C]) and the la
 - :class:`VarianceFilter` (S1): drop near-constant images (blank or flat), by per-image pixel std, absolute or
   relative to a percentile of the real images' std.
 - :class:`ConsistencyFilter` (S4): keep images a classifier assigns to the requested class with enough confidence.
+- :class:`TeacherFilter`: keep images the draw's teacher (the study's control classifier) gives their requested class
+  with probability >= a threshold.
 - :class:`LatentSphereFilter` (S3): keep images whose encoding lies inside a sphere around their class's real
   encodings (centre = mean, radius keeping a set share of the real images).
 - :class:`NearDuplicateFilter`: drop near-copies of training images (the memorisation test as a filter).
@@ -175,6 +177,26 @@ class ConsistencyFilter(Filter):
         p = probs[np.arange(len(y)), y]
         keep = (np.argmax(probs, axis=1) == y) & (p >= self.threshold)
         return keep, {"threshold": self.threshold, "mean_probability": float(p.mean())}
+
+
+class TeacherFilter(ConsistencyFilter):
+    """Keep images whose teacher probability of the requested class is >= ``threshold`` (the teacher-confidence
+    filter: the study's control classifier, trained once per draw, judges; no top-class condition).
+
+    Args:
+        probabilities_fn: the teacher, images float32 [-1, 1] [n, H, W, C] -> softmax probabilities [n, K].
+        threshold: in [0, 1] (default 0.5).
+        batch_size: images per call of ``probabilities_fn``.
+    """
+
+    name = "teacher"
+
+    def _keep(self, x, y):
+        probs = _batched(self.probabilities_fn, x, self.batch_size)
+        if probs.shape[1] <= y.max():
+            raise TfaugError(f"the teacher knows {probs.shape[1]} classes but a label is {int(y.max())}")
+        p = probs[np.arange(len(y)), y]
+        return p >= self.threshold, {"threshold": self.threshold, "mean_probability": float(p.mean())}
 
 
 class LatentSphereFilter(Filter):
@@ -350,7 +372,7 @@ def apply_filters(filters: Sequence[Filter] | Filter, images, labels):
     return x[res.keep_mask], y[res.keep_mask], res.details["steps"] + [total]
 
 
-FILTER_NAMES = ("variance", "consistency", "sphere", "near-duplicate")
+FILTER_NAMES = ("variance", "consistency", "teacher", "sphere", "near-duplicate")
 
 
 @dataclass(frozen=True)
@@ -367,8 +389,8 @@ def parse_filters(spec: str | Sequence[str] | None) -> list[FilterSpec]:
     """Parse ``"variance,consistency:0.8,sphere:0.9,near-duplicate"`` (or a list of such items).
 
     Items are ``NAME[:VALUE]``: ``variance[:MIN_STD | :pN]`` (absolute std on [-1, 1], or the N-th percentile
-    of the real images' std), ``consistency[:THRESHOLD]`` (probability in [0, 1]), ``sphere[:KEEP]`` (share in
-    (0, 1]), ``near-duplicate[:DISTANCE | :pN]`` (absolute distance, or the N-th percentile of real
+    of the real images' std), ``consistency[:THRESHOLD]`` and ``teacher[:THRESHOLD]`` (probability in [0, 1]),
+    ``sphere[:KEEP]`` (share in (0, 1]), ``near-duplicate[:DISTANCE | :pN]`` (absolute distance, or the N-th percentile of real
     nearest-neighbour distances; default p1). Empty, ``none`` or None gives no filters.
 
     Raises:
@@ -398,18 +420,20 @@ def parse_filters(spec: str | Sequence[str] | None) -> list[FilterSpec]:
     return out
 
 
-_EXAMPLE = {"variance": "0.05 or variance:p1", "consistency": "0.8", "sphere": "0.9",
+_EXAMPLE = {"variance": "0.05 or variance:p1", "consistency": "0.8", "teacher": "0.8", "sphere": "0.9",
             "near-duplicate": "p1 or near-duplicate:0.5"}
 
 
 def build_filters(spec, *, probabilities_fn: Callable | None = None, encode_fn: Callable | None = None,
                   reference=None, embed_fn: Callable | None = None, heldout=None,
-                  conditional_encoder: bool = False) -> list[Filter]:
+                  conditional_encoder: bool = False, teacher_fn: Callable | None = None) -> list[Filter]:
     """Filter objects for a spec (string, list or parsed :class:`FilterSpec` list), given the callables they need.
 
     Args:
         spec: see :func:`parse_filters`.
         probabilities_fn: classifier probabilities for ``consistency`` (images [-1, 1] -> [N, K]).
+        teacher_fn: the teacher's probabilities for ``teacher`` (images [-1, 1] -> [N, K]; a study's control
+            classifier of the draw).
         encode_fn: encoder for ``sphere`` (images [-1, 1] -> [N, D]; ``(images, class_ids)`` when
             ``conditional_encoder``).
         reference, embed_fn, heldout: training points, optional embedding and held-out points for
@@ -432,6 +456,10 @@ def build_filters(spec, *, probabilities_fn: Callable | None = None, encode_fn: 
                 raise TfaugError("filter 'consistency' needs a classifier (probabilities_fn), e.g. the feature "
                                  "extractor's")
             filters.append(ConsistencyFilter(probabilities_fn, 0.5 if s.value is None else s.value))
+        elif s.name == "teacher":
+            if teacher_fn is None:
+                raise TfaugError("filter 'teacher' needs the draw's teacher classifier (teacher_fn); a study trains it")
+            filters.append(TeacherFilter(teacher_fn, 0.5 if s.value is None else s.value))
         elif s.name == "sphere":
             if encode_fn is None:
                 raise TfaugError("filter 'sphere' needs an encoder (encode_fn), e.g. a VAE's encode")

@@ -35,6 +35,8 @@ class ClassifierResult:
         history: per-step loss/accuracy lists; with a pretrain phase also ``pretrain_loss``/``pretrain_accuracy``.
         predictions: int64 [N] predicted classes of ``x_test``, or None without a test set.
         steps: optimisation steps of the main phase (``cfg.budget`` of the real training set).
+        generated_model: with ``mixing={"sepbn": True}`` the twin of ``model`` that generated images trained
+            through (own BatchNorm layers; of the first ensemble member), else None.
     """
 
     model: object
@@ -42,6 +44,7 @@ class ClassifierResult:
     history: dict
     predictions: np.ndarray | None = None
     steps: int = 0
+    generated_model: object = None
 
 
 def as_float_images(images: np.ndarray) -> np.ndarray:
@@ -83,6 +86,9 @@ def train_classifier(
     logit_adjust_tau: float | None = None,
     posthoc: bool = False,
     balanced: bool = False,
+    targets=None,
+    synthetic=None,
+    mixing: dict | None = None,
 ) -> ClassifierResult:
     """Train ``cfg.name`` on (x_train, y_train) and evaluate on (x_test, y_test).
 
@@ -127,6 +133,14 @@ def train_classifier(
             ``f(x) - tau * log(prior)`` (eq. 9).
         posthoc: post-hoc logit adjustment instead of the adjusted loss (needs ``logit_adjust_tau``).
         balanced: class-balanced sampling (every class equally likely in each batch, seeded) in every phase.
+        targets: optional float [N, K] training targets (rows >= 0 summing to 1, e.g. a teacher's soft targets on
+            generated rows) used instead of the one-hot labels; label smoothing applies to them alike.
+        synthetic: bool [N], True on generated rows (needed by ``mixing``).
+        mixing: how generated rows enter the batches (``tfaug.training.mixing``): ``weight`` W >= 0 (fixed
+            proportion, loss weight W), ``swap`` P in [0, 1] (replace real images by generated ones of their
+            class), ``sepbn`` True (own BatchNorm for generated images). Not with ``pretrain``, long-tail losses or
+            ``balanced``; weight and sepbn on one device only. With mixing the batch size is the real batch;
+            generated rows come on top. Without any generated row it trains plainly.
 
     Returns:
         A :class:`ClassifierResult`; ``history`` holds ``loss``/``accuracy`` of the main phase (of the first
@@ -141,6 +155,7 @@ def train_classifier(
         raise TfaugError("post-hoc logit adjustment needs logit_adjust_tau (1.0 is the paper's default)")
     loss = train_loss(y_train, num_classes, class_weights=class_weights, logit_adjust_tau=logit_adjust_tau,
                       posthoc=posthoc, label_smoothing=cfg.label_smoothing)
+    extra = _mixing_inputs(x_train, num_classes, targets, synthetic, mixing, loss, balanced, pretrain)
     phases = []
     if pretrain is not None:
         if not isinstance(pretrain, (tuple, list)) or len(pretrain) != 3:
@@ -152,25 +167,25 @@ def train_classifier(
         if x_pre.shape[1:] != x_train.shape[1:]:
             raise TfaugError(f"pretraining images have shape {x_pre.shape[1:]} but training images {x_train.shape[1:]}")
         if pre_steps > 0:
-            phases.append(("pretrain_", x_pre, y_pre, int(pre_steps)))
+            phases.append(("pretrain_", x_pre, y_pre, int(pre_steps), {}))
     steps = cfg.budget(len(x_train) if budget_images is None else budget_images)
-    phases.append(("", x_train, y_train, steps))
+    phases.append(("", x_train, y_train, steps, extra))
     _check_flags(flag_channels, x_train.shape[-1])
     if x_test is not None and np.ndim(x_test) == 4 and len(x_test) and np.shape(x_test)[1:] != x_train.shape[1:]:
         raise TfaugError(f"test images have shape {np.shape(x_test)[1:]} but training images {x_train.shape[1:]}")
     runtime = runtime or RuntimeConfig()
     augment = resolve_augment(augment, x_train[..., : x_train.shape[-1] - flag_channels]) if augment else None
-    members, history = [], {}
+    members, history, twin = [], {}, None
     for member in range(cfg.ensemble):
         seed = cfg.seed + member
-        model, fit_history = _train_member(cfg, seed, phases, num_classes, x_train.shape[1:], augment, loss, balanced,
-                                           flag_channels, runtime, progress,
-                                           name=cfg.name if cfg.ensemble == 1 else f"{cfg.name}_{member}",
-                                           log_dir=log_dir if member == 0 or log_dir is None
-                                           else os.path.join(log_dir, f"member_{member}"))
+        model, fit_history, gen_model = _train_member(cfg, seed, phases, num_classes, x_train.shape[1:], augment,
+                                                      loss, balanced, flag_channels, runtime, progress,
+                                                      name=cfg.name if cfg.ensemble == 1 else f"{cfg.name}_{member}",
+                                                      log_dir=log_dir if member == 0 or log_dir is None
+                                                      else os.path.join(log_dir, f"member_{member}"))
         members.append(model)
         if member == 0:
-            history = fit_history
+            history, twin = fit_history, gen_model
     model = members[0] if len(members) == 1 else _ensemble_model(members, runtime)
     if posthoc:
         model = posthoc_model(model, y_train, num_classes, logit_adjust_tau)
@@ -178,30 +193,67 @@ def train_classifier(
     if x_test is not None and y_test is not None and len(x_test):
         pred = predict_classes(model, x_test)
         metrics = classification_metrics(y_test, pred, num_classes, minority=minority)
-    return ClassifierResult(model=model, metrics=metrics, history=history, predictions=pred, steps=steps)
+    return ClassifierResult(model=model, metrics=metrics, history=history, predictions=pred, steps=steps,
+                            generated_model=twin)
+
+
+def _mixing_inputs(x_train, num_classes: int, targets, synthetic, mixing, loss, balanced: bool, pretrain) -> dict:
+    """Validated ``targets`` / ``synthetic`` / ``mixing`` of the main phase (``{}`` when none is given)."""
+    out: dict = {}
+    if targets is not None:
+        t = np.asarray(targets, np.float32)
+        if t.shape != (len(x_train), num_classes) or not np.all(np.isfinite(t)) or np.any(t < 0) \
+                or not np.allclose(t.sum(axis=1), 1.0, atol=1e-4):
+            raise TfaugError(f"targets must be [{len(x_train)}, {num_classes}] rows of numbers >= 0 summing to 1")
+        out["targets"] = t
+    if mixing:
+        unknown = sorted(set(mixing) - {"weight", "swap", "sepbn"})
+        if unknown:
+            raise TfaugError(f"unknown mixing option(s) {', '.join(unknown)} (weight, swap, sepbn)")
+        if synthetic is None or np.shape(synthetic) != (len(x_train),):
+            raise TfaugError(f"mixing needs synthetic: one bool per training image ({len(x_train)})")
+        if loss is not None or balanced or pretrain is not None:
+            raise TfaugError("weight, swap and sepbn do not combine with long-tail losses, balanced sampling or "
+                             "a pretrain phase")
+        if np.any(synthetic):  # no generated row (a filter kept none): plain training on the real rows
+            out["synthetic"] = np.asarray(synthetic, bool)
+            out["mixing"] = dict(mixing)
+    elif "targets" in out and loss is not None:
+        raise TfaugError("soft targets do not combine with class-balanced or logit-adjusted losses")
+    return out
 
 
 def _train_member(cfg: ClassifierConfig, seed: int, phases: list, num_classes: int, shape, augment, loss,
                   balanced: bool, flag_channels: int, runtime: RuntimeConfig, progress: bool, name: str, log_dir=None):
-    """Build, compile and fit one network through every phase; returns (model, history of its phases)."""
+    """Build, compile and fit one network through every phase; returns (model, history of its phases, the sepbn
+    twin or None)."""
     import keras
 
     from tfaug.augment.classic import build_augmenter
     from tfaug.data.pipeline import make_pipeline
     from tfaug.models.networks.classifiers import build_classifier
-    from tfaug.training.distribute import check_global_batch, runtime_scope, synchronize_batchnorm
+    from tfaug.training.distribute import check_global_batch, num_replicas, runtime_scope, synchronize_batchnorm
+    from tfaug.training.mixing import domain_models, mixed_dataset
 
     total = sum(p[3] for p in phases)
+    mixing = next((p[4]["mixing"] for p in phases if p[4].get("mixing")), None)
     # Model, optimizer and loss scaling are made under the strategy and dtype policy; fit runs outside the scope
     # (Keras keeps the model's strategy), so the augmenter's layers stay float32 and off the replicas.
     with runtime_scope(runtime) as strategy:
-        for _, x, _, _ in phases:
+        for _, x, _, _, _ in phases:
             check_global_batch(min(cfg.batch_size, len(x)), strategy)
         keras.utils.set_random_seed(seed)
         model = build_classifier(cfg.name, shape, num_classes, width=cfg.width, dropout=cfg.dropout,
                                  kernel=cfg.kernel, fc1=cfg.fc1, fc2=cfg.fc2, model_name=name)
         synchronize_batchnorm([model], strategy)  # global-batch statistics, as on one device
-        model.compile(
+        trained, twin = model, None
+        if mixing and (mixing.get("sepbn") or "weight" in mixing) and num_replicas(strategy) > 1:
+            raise TfaugError("weight and sepbn train on one device for now (their batches are not split across "
+                             "replicas); use --strategy default")
+        if mixing and mixing.get("sepbn"):
+            trained, twin = domain_models(model)
+            synchronize_batchnorm([twin], strategy)
+        trained.compile(
             optimizer=make_optimizer(cfg, total),
             loss=loss or keras.losses.CategoricalCrossentropy(from_logits=True,
                                                        label_smoothing=cfg.label_smoothing),
@@ -209,21 +261,32 @@ def _train_member(cfg: ClassifierConfig, seed: int, phases: list, num_classes: i
             jit_compile=runtime.jit_compile,
         )
     augmenter = build_augmenter(augment, seed=seed, channels=shape[-1] - flag_channels) if augment else None
+    # the generated stream's own augmenter (weight/sepbn), so the real batches see the real-only run's draws
+    aug_gen = build_augmenter(augment, seed=seed + 1, channels=shape[-1]) if augment and mixing else None
     if augmenter is not None and flag_channels:
         augmenter = image_channels_only(augmenter, flag_channels, shape[-1])
     from tfaug.training.tensorboard import classifier_callbacks
 
     history: dict = {}
-    for prefix, x, y, steps in phases:
+    for prefix, x, y, steps, extra in phases:
         batch = min(cfg.batch_size, len(x))
-        ds = make_pipeline(x, y, batch, shuffle=True, seed=seed, augment=augmenter, repeat=True,
-                           drop_remainder=True, one_hot=0 if loss else num_classes, balanced=balanced)
+        targets = extra.get("targets")
+        if extra.get("mixing"):
+            synthetic = extra["synthetic"]
+            batch = min(cfg.batch_size, int(np.count_nonzero(~synthetic)))
+            ds = mixed_dataset(x, np.eye(num_classes, dtype=np.float32)[y] if targets is None else targets,
+                               synthetic, batch, seed=seed, mixing=extra["mixing"], augment=augmenter,
+                               augment_generated=aug_gen)
+        else:
+            ds = make_pipeline(x, y, batch, shuffle=True, seed=seed, augment=augmenter, repeat=True,
+                               drop_remainder=True, one_hot=0 if loss else num_classes, balanced=balanced,
+                               targets=targets)
         desc = "pretrain-classifier" if prefix else (progress if isinstance(progress, str) else "train-classifier")
         board = classifier_callbacks(log_dir, phase=prefix.rstrip("_"))
         callbacks = ([_tqdm_callback(steps, desc)] if progress else []) + board
-        fit = model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks, shuffle=False)
+        fit = trained.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks, shuffle=False)
         history.update({prefix + k: [float(v) for v in vs] for k, vs in fit.history.items()})
-    return model, history
+    return model, history, twin
 
 
 def make_optimizer(cfg: ClassifierConfig, total_steps: int):

@@ -24,6 +24,9 @@ A strategy is a ``+``-joined list of registered building blocks (``base.register
                             images carry flag 0);
 - ``reweight[:beta]``, ``logit-adjust[:tau|posthoc[=tau]]``, ``balanced``: long-tail training controls
                             (class-balanced loss, logit adjustment, class-balanced sampling; ``longtail``);
+- ``soft[:T]``, ``weight:W``, ``swap:P``, ``sepbn``: how generated images enter training (teacher soft targets,
+                            loss weight in fixed-proportion batches, real-image substitution, own BatchNorm; ``mixing``);
+                            ``filter:teacher[:C]`` keeps generated images the draw's teacher gives >= C (default 0.5);
 - ``disc-bank``, ``m1``..``m4`` S3's classifiers built from per-class generators instead of a trained CNN
                             (``m1:m=100,L=3`` overrides the study's ``methods`` parameters); alone only.
 
@@ -41,7 +44,7 @@ cross a split or CV fold from its source. Everything is deterministic given the 
 from tfaug.synthesis.strategies.base import (Block, Needs, Resources, Strategy, block_names, blocks, model_names, parse,
                                              register, unregister)
 from tfaug.synthesis.strategies.mix import Counts, Draw, MixState, TrainingMix, add_flag, build, synthetic_counts
-from tfaug.synthesis.strategies import real, generative, methods, longtail  # noqa: E402,F401 - registers the shipped blocks
+from tfaug.synthesis.strategies import real, generative, methods, longtail, mixing  # noqa: E402,F401 - registers the shipped blocks
 from tfaug.synthesis.strategies.generative import OVERSAMPLE, ROUNDS  # noqa: E402
 from tfaug.synthesis.strategies.methods import METHODS  # noqa: E402
 

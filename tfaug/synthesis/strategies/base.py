@@ -10,7 +10,8 @@ adding a strategy block means one module (its :class:`Block`) plus its test. A b
 - ``stage(strategy, state)``: one step of ``mix.build``, run in ``order`` (bootstrap 10, extra-real 20, generation
   30; a block of its own may run later and may change ``state.real`` / ``state.generated``);
 - ``finish(strategy, state) -> TrainingMix | None``: a different assembly of the parts (synthetic-only, curriculum,
-  source-flag); the first block that returns one wins, else real + generated rows are concatenated.
+  source-flag); the first block that returns one wins, else real + generated rows are concatenated;
+- ``check(strategy)``: refuse unsupported combinations once the whole strategy is parsed (one sentence).
 
 The blocks' stages and ``finish`` receive the ``tfaug.synthesis.strategies.mix.MixState`` of ``mix.build``.
 TensorFlow-free at import: generators, classifiers and encoders come from ``resources``.
@@ -99,6 +100,7 @@ class Block:
     order: int = 50
     finish: Callable | None = None
     match: Callable | None = None
+    check: Callable | None = None
 
 
 _REGISTRY: list[Block] = []
@@ -254,7 +256,10 @@ def parse(text: str, default_model: str = "cdcgan", *, filters: dict | None = No
             raise TfaugError(f"strategy {text!r} gives {head} twice")
         written.append((head, arg))
         found.append(block)
-    return _assemble(text, fields, tuple(written), tuple(found), filters)
+    strategy = _assemble(text, fields, tuple(written), tuple(found), filters)
+    for check in dict.fromkeys(b.check for b in found if b.check is not None):
+        check(strategy)
+    return strategy
 
 
 def _assemble(text: str, fields: dict, written: tuple, found: tuple, named: dict | None) -> Strategy:

@@ -3,7 +3,8 @@
 
 - ``MODEL[:R]`` (any zoo model): generated images per class by the count rule (``synthetic_counts``).
 - ``filter:NAME``: a named filter of the study, or a filter spec (``variance``, ``consistency:0.9``); the chain is
-  built with the callables it needs from the resources (judge, encoder; fitted on the real draw). Generation
+  built with the callables it needs from the resources (judge, encoder, the draw's teacher for ``teacher[:C]``;
+  fitted on the real draw). Generation
   over-samples (twice the missing count, up to :data:`ROUNDS` rounds with fresh seeds) until each class has its
   count of kept images; when the rounds run out it keeps what passed; ``n_rejected`` counts the dropped images.
 - ``synthetic-only``: generated images only (CAS); ``curriculum``: ``pretrain`` holds the generated images, the
@@ -58,7 +59,8 @@ def _needs(strategy: Strategy) -> Needs:
     if not strategy.generator:
         return Needs()
     names = filter_names(strategy)
-    return Needs(generators=(strategy.generator,), encoder="sphere" in names, judge="consistency" in names)
+    return Needs(generators=(strategy.generator,), encoder="sphere" in names, judge="consistency" in names,
+                 teacher="teacher" in names)
 
 
 def _filters(strategy: Strategy, resources, x_real: np.ndarray, y_real: np.ndarray) -> list:
@@ -66,10 +68,11 @@ def _filters(strategy: Strategy, resources, x_real: np.ndarray, y_real: np.ndarr
     if not specs:
         return []
     names = {s.name for s in specs}
-    if resources is None and names & {"consistency", "sphere"}:
+    if resources is None and names & {"consistency", "sphere", "teacher"}:
         raise TfaugError(f"strategy {strategy.name!r} filters with a classifier or encoder but no resources were given")
     built = build_filters(specs, probabilities_fn=resources.probabilities_fn() if "consistency" in names else None,
                           encode_fn=resources.encode_fn() if "sphere" in names else None,
+                          teacher_fn=resources.teacher_fn() if "teacher" in names else None,
                           reference=x_real if "near-duplicate" in names else None)
     for f in built:
         f.fit(x_real, y_real)

@@ -80,6 +80,8 @@ class TrainingMix:
             count as n_synthetic); n_rejected = generated images dropped by filters.
         source_flag: True when ``images`` carry the flag channel.
         train_options: how the classifier trains on the mix (``Strategy.train_options``; empty: plainly).
+        targets: float32 [M, K] per-row training targets (rows >= 0 summing to 1: one-hot on real rows, the teacher's
+            soft targets on generated rows; ``soft``), or None: one-hot labels.
     """
 
     images: np.ndarray
@@ -95,6 +97,7 @@ class TrainingMix:
     n_rejected: int
     source_flag: bool
     train_options: dict = field(default_factory=dict)
+    targets: np.ndarray | None = None
 
     def counts(self) -> dict:
         """``n_real``, ``n_duplicates``, ``n_extra_real``, ``n_synthetic``, ``n_rejected`` as ints (result rows)."""
@@ -148,7 +151,8 @@ def add_flag(images: np.ndarray, flag: float) -> np.ndarray:
 class MixState:
     """The mix while blocks build it. ``x``/``y``/``idx``: the real draw (float32, int32, int64); ``real``: lists of
     (images, labels, groups) parts (the draw first); ``generated``: (images, labels) of generated rows;
-    ``per_class``: the count rule's ``{class: n}``; ``generator``: the draw's generator or None."""
+    ``per_class``: the count rule's ``{class: n}``; ``generator``: the draw's generator or None;
+    ``generated_targets``: float32 [G, K] soft targets of the generated rows (``soft``), or None."""
 
     draw: Draw
     counts: Counts
@@ -163,6 +167,7 @@ class MixState:
     n_duplicates: int = 0
     n_extra_real: int = 0
     n_rejected: int = 0
+    generated_targets: np.ndarray | None = None
 
     def real_part(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The real rows so far: float32 images, int32 labels, int64 groups."""
@@ -212,13 +217,26 @@ def build(strategy: Strategy, draw: Draw, counts=None, resources: Resources | No
     for finish in dict.fromkeys(b.finish for b in present if b.finish is not None):
         mix = finish(strategy, state)
         if mix is not None:
-            return mix
+            return _with_targets(mix, state)
     real_x, real_y, real_g = state.real_part()
     gen_x, gen_y = state.generated
-    return TrainingMix(images=np.concatenate([real_x, gen_x]), labels=np.concatenate([real_y, gen_y]),
+    return _with_targets(TrainingMix(images=np.concatenate([real_x, gen_x]), labels=np.concatenate([real_y, gen_y]),
                        groups=np.concatenate([real_g, generated_groups(len(gen_y))]),
                        synthetic=np.concatenate([np.zeros(len(real_y), bool), np.ones(len(gen_y), bool)]),
-                       **common(strategy, state))
+                       **common(strategy, state)), state)
+
+
+def _with_targets(mix: TrainingMix, state: MixState) -> TrainingMix:
+    """Set ``mix.targets`` (one-hot rows, generated rows in generation order from the state's soft targets)."""
+    soft = state.generated_targets
+    if soft is None or mix.pretrain is not None:
+        return mix
+    if int(mix.synthetic.sum()) != len(soft):
+        raise TfaugError(f"the mix holds {int(mix.synthetic.sum())} generated rows but {len(soft)} soft targets")
+    targets = np.eye(state.draw.num_classes, dtype=np.float32)[mix.labels]
+    targets[mix.synthetic] = soft
+    mix.targets = targets
+    return mix
 
 
 def generated_groups(n: int) -> np.ndarray:
