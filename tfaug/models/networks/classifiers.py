@@ -18,13 +18,27 @@ CLASSIFIERS = ("res_cnn", "small_cnn", "lenet5")
 BN_MOMENTUM = 0.9
 
 
-def _small_cnn(x, num_classes: int, width: int, dropout: float):
-    """conv-BN-ReLU x2 per stage, max-pool while the smaller side is > 4, then GAP, dropout, dense."""
+def _stages(x) -> int:
+    """One pooled stage per halving of the smaller side while it is > MIN_GRID, plus a final unpooled stage."""
     side = min(int(x.shape[1]), int(x.shape[2]))
     stages = 1
-    while side > MIN_GRID:  # one pooled stage per halving, plus a final unpooled stage
+    while side > MIN_GRID:
         side = (side + 1) // 2
         stages += 1
+    return stages
+
+
+def _head(x, num_classes: int, dropout: float):
+    """GAP, dropout, float32 dense logits."""
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    if dropout > 0:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    return layers.Dense(num_classes, dtype="float32", name="logits")(x)
+
+
+def _small_cnn(x, num_classes: int, width: int, dropout: float):
+    """conv-BN-ReLU x2 per stage, max-pool while the smaller side is > 4, then GAP, dropout, dense."""
+    stages = _stages(x)
     for i, ch in enumerate(channel_plan(width, stages, grow=True), start=1):
         for j in (1, 2):
             x = layers.Conv2D(ch, 3, padding="same", use_bias=False, name=f"s{i}_conv{j}")(x)
@@ -32,10 +46,7 @@ def _small_cnn(x, num_classes: int, width: int, dropout: float):
             x = layers.ReLU(name=f"s{i}_relu{j}")(x)
         if i < stages:
             x = layers.MaxPooling2D(2, padding="same", name=f"s{i}_pool")(x)
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
-    if dropout > 0:
-        x = layers.Dropout(dropout, name="dropout")(x)
-    return layers.Dense(num_classes, dtype="float32", name="logits")(x)
+    return _head(x, num_classes, dropout)
 
 
 def _residual(x, channels: int, name: str):
@@ -56,11 +67,7 @@ def _residual(x, channels: int, name: str):
 def _res_cnn(x, num_classes: int, width: int, dropout: float):
     """conv-BN-ReLU stem, then one residual block per resolution (max-pool between them while the smaller side
     is > 4; channels w, 2w, 4w, 4w ...), GAP, dropout, dense. 28x28 -> blocks at 28, 14, 7, 4."""
-    side = min(int(x.shape[1]), int(x.shape[2]))
-    stages = 1
-    while side > MIN_GRID:
-        side = (side + 1) // 2
-        stages += 1
+    stages = _stages(x)
     x = layers.Conv2D(width, 3, padding="same", use_bias=False, name="stem_conv")(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
@@ -68,10 +75,7 @@ def _res_cnn(x, num_classes: int, width: int, dropout: float):
         x = _residual(x, ch, f"s{i}")
         if i < stages:
             x = layers.MaxPooling2D(2, padding="same", name=f"s{i}_pool")(x)
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
-    if dropout > 0:
-        x = layers.Dropout(dropout, name="dropout")(x)
-    return layers.Dense(num_classes, dtype="float32", name="logits")(x)
+    return _head(x, num_classes, dropout)
 
 
 def _lenet5(x, num_classes: int, dropout: float, kernel: int, fc1: int, fc2: int):

@@ -24,7 +24,7 @@ from typing import Callable, Protocol
 from tfaug.errors import TfaugError
 
 __all__ = ["Block", "Needs", "Resources", "Strategy", "blocks", "block_names", "model_names", "number", "once", "parse",
-           "register", "unregister"]
+           "register", "train_option", "unregister"]
 
 FLAG_FIELDS = ("synthetic_only", "curriculum", "source_flag")
 
@@ -289,6 +289,14 @@ def _assemble(text: str, fields: dict, written: tuple, found: tuple, named: dict
     specs = tuple(str((named or {}).get(f, f)) for f in filters)
     return Strategy(name=text, filters=tuple(filters), filter_specs=specs, blocks=written, block_objects=found,
                     **fields)
+
+
+def train_option(fields: dict, key: str, value, text: str) -> None:
+    """Set training option ``key`` of ``Strategy.train_options`` or raise when a block gave it already."""
+    options = fields.setdefault("train_options", {})
+    if key in options:
+        raise TfaugError(f"strategy {text!r} gives {key.replace('_', '-')} twice")
+    options[key] = value
 
 
 def once(fields: dict, key: str, value, text: str) -> None:

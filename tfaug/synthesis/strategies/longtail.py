@@ -16,23 +16,16 @@ arguments. Every block composes with ``classic``, ``bootstrap``, the generators 
 from __future__ import annotations
 
 from tfaug.errors import TfaugError
-from tfaug.synthesis.strategies.base import Block, number, register
+from tfaug.synthesis.strategies.base import Block, number, register, train_option
 
 __all__ = ["BALANCED", "LOGIT_ADJUST", "REWEIGHT"]
-
-
-def _option(fields: dict, key: str, value, text: str) -> None:
-    options = fields.setdefault("train_options", {})
-    if key in options:
-        raise TfaugError(f"strategy {text!r} gives {key.replace('_', '-')} twice")
-    options[key] = value
 
 
 def _parse_reweight(fields: dict, head: str, arg: str, text: str) -> None:
     beta = number(arg, 0.999, text, minimum=0.0)
     if beta >= 1.0:
         raise TfaugError(f"reweight's beta must be in [0, 1), got {arg} in strategy {text!r}")
-    _option(fields, "reweight", beta, text)
+    train_option(fields, "reweight", beta, text)
 
 
 def _parse_logit_adjust(fields: dict, head: str, arg: str, text: str) -> None:
@@ -40,14 +33,14 @@ def _parse_logit_adjust(fields: dict, head: str, arg: str, text: str) -> None:
     posthoc = mode == "posthoc"
     if not posthoc and sep:
         raise TfaugError(f"logit-adjust takes tau, posthoc or posthoc=tau, got {arg!r} in strategy {text!r}")
-    _option(fields, "logit_adjust", number(tau if posthoc else arg, 1.0, text, minimum=0.0), text)
+    train_option(fields, "logit_adjust", number(tau if posthoc else arg, 1.0, text, minimum=0.0), text)
     fields["train_options"]["posthoc"] = posthoc
 
 
 def _parse_balanced(fields: dict, head: str, arg: str, text: str) -> None:
     if arg:
         raise TfaugError(f"balanced takes no argument, got {arg!r} in strategy {text!r}")
-    _option(fields, "balanced", True, text)
+    train_option(fields, "balanced", True, text)
 
 
 REWEIGHT = register(Block(names=("reweight",), parse=_parse_reweight))

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfaug.errors import TfaugError
-from tfaug.synthesis.strategies.base import Block, Needs, Strategy, number, register
+from tfaug.synthesis.strategies.base import Block, Needs, Strategy, number, register, train_option
 from tfaug.synthesis.strategies.mix import MixState
 
 __all__ = ["SEPBN", "SOFT", "SWAP", "WEIGHT", "soften"]
@@ -55,24 +55,17 @@ def soften(probabilities, temperature: float = 1.0) -> np.ndarray:
     return (q / q.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def _option(fields: dict, key: str, value, text: str) -> None:
-    options = fields.setdefault("train_options", {})
-    if key in options:
-        raise TfaugError(f"strategy {text!r} gives {key.replace('_', '-')} twice")
-    options[key] = value
-
-
 def _parse_soft(fields: dict, head: str, arg: str, text: str) -> None:
     t = number(arg, 1.0, text, minimum=0.0)
     if t <= 0:
         raise TfaugError(f"soft's temperature must be > 0, got {arg} in strategy {text!r}")
-    _option(fields, "soft_temperature", t, text)
+    train_option(fields, "soft_temperature", t, text)
 
 
 def _parse_weight(fields: dict, head: str, arg: str, text: str) -> None:
     if not arg:
         raise TfaugError(f"'weight' needs the generated images' loss weight in {text!r}, e.g. weight:0.5")
-    _option(fields, "generated_weight", number(arg, 1.0, text, minimum=0.0), text)
+    train_option(fields, "generated_weight", number(arg, 1.0, text, minimum=0.0), text)
 
 
 def _parse_swap(fields: dict, head: str, arg: str, text: str) -> None:
@@ -81,13 +74,13 @@ def _parse_swap(fields: dict, head: str, arg: str, text: str) -> None:
     p = number(arg, 0.0, text, minimum=0.0)
     if p > 1:
         raise TfaugError(f"swap's probability must be in [0, 1], got {arg} in strategy {text!r}")
-    _option(fields, "swap", p, text)
+    train_option(fields, "swap", p, text)
 
 
 def _parse_sepbn(fields: dict, head: str, arg: str, text: str) -> None:
     if arg:
         raise TfaugError(f"sepbn takes no argument, got {arg!r} in strategy {text!r}")
-    _option(fields, "sepbn", True, text)
+    train_option(fields, "sepbn", True, text)
 
 
 def check(strategy: Strategy) -> None:
