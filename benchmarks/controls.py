@@ -121,10 +121,6 @@ def machine_info() -> dict:
             "load_average_1min": round(os.getloadavg()[0], 2)}
 
 
-def machine_text(m: dict) -> str:
-    return f"{m.get('cpu_count')} CPU cores ({m.get('cpu')}; {', '.join(m.get('cpu_flags') or []) or 'no AVX-512'})"
-
-
 def _key(row) -> tuple:
     return row["dataset"], row["k"], row["draw"], row["arm"]
 
@@ -197,6 +193,29 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
+# S3's k-grid beside this benchmark's MNIST rows: the first wave's `classic` in the S3 study (small_cnn width 16,
+# 600 steps, classic:default; 2 repeats; test 100 per class; docs/RESULTS.md section s3) and S3's best published
+# method per k (docs/studies.md). Copied numbers, in %.
+S3_OLD_CLASSIC = {1: 60.7, 2: 64.9, 5: 83.7, 10: 91.2, 100: 96.6}
+S3_PUBLISHED = {1: (44.6, "M2"), 2: (47.3, "M4"), 5: (63.2, "M2"), 10: (67.4, "M2"), 100: (89.3, "discriminator bank")}
+TARGETS = {1: 70.0, 5: 90.0, 10: 95.0, 100: 99.0}  # issue 15's targets for the new classic on MNIST
+
+
+def s3_lines(summary: list[dict]) -> list[str]:
+    """The S3 k-grid table: published best, the first wave's classic in S3, the new classic here, the target."""
+    rows = {e["k"]: e for e in summary if e["dataset"] == "mnist"}
+    lines = ["| k | S3 published best | first wave's classic (S3 study, 2 repeats) | new classic (this benchmark) "
+             "| issue 15 target |", "|---|---|---|---|---|"]
+    for k in sorted(set(S3_PUBLISHED) | set(rows)):
+        new = rows.get(k, {}).get("arms", {}).get("new/classic")
+        got = f"{_fmt(new['accuracy'], new['ci'])} (n={new['n']})" if new else "not run"
+        pub = S3_PUBLISHED.get(k)
+        lines.append(f"| {k} | {pub[0]:.1f} ({pub[1]}) | {S3_OLD_CLASSIC.get(k, float('nan')):.1f} | {got} | "
+                     f"{TARGETS[k]:.0f} |" if k in TARGETS else
+                     f"| {k} | {pub[0]:.1f} ({pub[1]}) | {S3_OLD_CLASSIC.get(k, float('nan')):.1f} | {got} | — |")
+    return lines
+
+
 def _fmt(m, h) -> str:
     from tfaug.metrics.stats import format_ci
 
@@ -207,7 +226,9 @@ def write_report(rows: list[dict], path: Path, command: str) -> None:
     from tfaug.utils.io import atomic_write_text, write_json
 
     summary = summarize(rows)
-    machines = sorted({machine_text(r["machine"]) for r in rows if "machine" in r})
+    ms = [r["machine"] for r in rows if "machine" in r]
+    flags = sorted({f for m in ms for f in m.get("cpu_flags", [])})
+    machines = [f"{n} CPU cores ({cpu}; {', '.join(flags)})" for cpu, n in sorted({(m["cpu"], m["cpu_count"]) for m in ms})]
     loads = [r["machine"]["load_average_1min"] for r in rows if "machine" in r]
     lines = ["# Strong controls: old default vs the few-shot recipe", "",
              f"Command: `{command}` (rows from `benchmarks/controls.py`, see its docstring for the protocol).",
@@ -232,6 +253,9 @@ def write_report(rows: list[dict], path: Path, command: str) -> None:
         chosen = ", ".join(a["new/classic"]["augment"]) if "new/classic" in a else "—"
         lines.append(f"| {e['dataset']} | {e['k']} | {cell('old/classic')} | {cell('new/classic')} | {delta('new_vs_old')} "
                      f"| {cell('new/baseline')} | {delta('classic_vs_none')} | {chosen} | {secs} |")
+    if any(e["dataset"] == "mnist" for e in summary):
+        lines += ["", "S3's k-grid on MNIST (S3's test set is 100 images per class; this benchmark's is half of "
+                  "mnist10k, about 500 per class):", ""] + s3_lines(summary)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, "\n".join(lines) + "\n")
     write_json(path.with_suffix(".json"), {"command": command, "summary": summary, "rows": rows})
