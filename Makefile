@@ -33,7 +33,7 @@ test: $(TEST_STAMP)
 
 ## make test-fast: the development subset (-m "not slow": no end-to-end studies, demo, executors, mirrored or
 ## multi-worker subprocesses, benchmarks, mixed-precision zoo runs; see tests/conftest.py), same 2 workers
-test-fast: $(STAMP)
+test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 clean:
