@@ -16,6 +16,7 @@ the same message as before.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import orjson
@@ -32,14 +33,21 @@ def dumps(obj) -> bytes:
     return orjson.dumps(obj, option=_OPTIONS)
 
 
+# An integer literal of 19 or more digits: it may not fit int64 (orjson would read a negative one as a float).
+_LONG_INT = re.compile(rb"(?<![\d.eE+-])-?\d{19,}(?![\d.eE])")
+
+
 def loads(data: bytes | bytearray | memoryview | str):
     """JSON text -> Python objects (lists, dicts, str, int, float), as ``json.loads`` would return them.
 
     Raises:
         ValueError (``json.JSONDecodeError``) or UnicodeDecodeError: not JSON, as ``json.loads`` raises them.
     """
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if _LONG_INT.search(raw):  # orjson reads integers below int64 as floats; the standard library keeps them exact
+        return json.loads(raw.decode("utf-8"))
     try:
-        return orjson.loads(data)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
         # NaN/Infinity literals and integers beyond 64 bits are JSON to the standard library (and to clients
         # that worked before); anything else fails there with the message it always had.

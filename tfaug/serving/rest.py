@@ -29,8 +29,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tfaug.errors import TfaugError
-from tfaug.serving import messages
-from tfaug.serving import fastjson
+from tfaug.serving import fastjson, messages
 from tfaug.serving.jsontensor import parse_predict_request, predict_response
 from tfaug.serving.predict import Predictor
 from tfaug.serving.status import ServingError, http_status
@@ -252,12 +251,12 @@ class _Server(ThreadingHTTPServer):
             self._slots.release()
 
     def _refuse_busy(self, request) -> None:
-        body = json.dumps({"error": f"Server busy: all {self.max_connections} connections are in use; retry later."})
-        reply = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                 f"Content-Length: {len(body)}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n{body}")
+        body = fastjson.dumps({"error": f"Server busy: all {self.max_connections} connections are in use; retry later."})
+        head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n")
         try:
             request.settimeout(BUSY_WAIT_SECONDS)
-            request.sendall(reply.encode("utf-8"))
+            request.sendall(head.encode("utf-8") + body)
         except OSError:
             pass
         super().shutdown_request(request)
