@@ -45,7 +45,8 @@ def test_the_check_catches_what_it_should():
 
 def test_design_and_studies_pages_exist_with_their_contracts():
     design = (ROOT / "docs" / "design.md").read_text()
-    for needle in ("parse_strategy", "build_study_mix", "`truncated`", "serving_default", "generate_png",
+    for needle in ("tfaug.synthesis.strategies.parse", "Strategy.build", "### The control", "`truncated`",
+                   "serving_default", "generate_png",
                    "TFSMLayer", "tests/test_layering.py", "A generator"):
         assert needle in design, needle
     studies = (ROOT / "docs" / "studies.md").read_text()
