@@ -8,7 +8,9 @@ training draw of k images per class from the other half, and four arms trained o
 - ``old/classic``   the same with ``classic:default`` (the first wave's classic);
 - ``new/baseline``  ``classifier/fewshot`` (tfaug.config.FEWSHOT), no augmentation;
 - ``new/classic``   ``classifier/fewshot`` with a bare ``classic``: the data kind's preset, its milder one or none,
-                    chosen on a validation split of the draw (tfaug.training.augment_choice); never the test set.
+                    chosen on a validation split of the draw (tfaug.training.augment_choice); never the test set;
+- ``long/classic``  the same with a budget floor of 1,500 steps instead of 800 (not a default arm: what a longer
+                    budget buys).
 
 Rows go to OUT/results.jsonl as each finishes (resumable: a rerun skips them; ``--shard i/n`` splits the grid
 between processes). The report (mean ± 95 % t-interval over draws, paired differences, wall time) goes to
@@ -38,7 +40,7 @@ DATASETS = {  # name -> (spec, k values)
     "mnist": (f"npz:{MNIST}", (10, 1, 100, 5, 2)),  # also S3's k-grid (1, 2, 5, 10, 100)
     "digits": ("digits", (1, 5, 10, 50)),
 }
-ARMS = ("old/baseline", "old/classic", "new/baseline", "new/classic")
+ARMS = ("old/baseline", "old/classic", "new/baseline", "new/classic", "long/classic")
 DEFAULT_ARMS = ("new/classic", "old/classic", "new/baseline")
 
 
@@ -74,10 +76,12 @@ def configs(quick: bool):
     from tfaug.config import FEWSHOT, ClassifierConfig
 
     old, new = ClassifierConfig(), FEWSHOT
+    long = dataclasses.replace(FEWSHOT, steps=1500)
     if quick:
         old = dataclasses.replace(old, steps=20, width=8)
         new = dataclasses.replace(new, steps=20, min_epochs=0.0, width=4)
-    return {"old": old, "new": new}
+        long = dataclasses.replace(new, steps=30)
+    return {"old": old, "new": new, "long": long}
 
 
 def run_cell(cell, data: dict, cfgs: dict) -> dict:
