@@ -187,7 +187,8 @@ def summarize(rows: list[dict]) -> list[dict]:
                                         "seconds": float(np.mean([r["seconds"] for r in rs.values()])),
                                         "augment": sorted({r["augment"] for r in rs.values()})}
             for a, b, key in (("new/classic", "old/classic", "new_vs_old"),
-                              ("new/classic", "new/baseline", "classic_vs_none")):
+                              ("new/classic", "new/baseline", "classic_vs_none"),
+                              ("long/classic", "new/classic", "long_vs_new")):
                 draws = sorted(set(by[a]) & set(by[b]))
                 if draws:
                     d, h = paired_difference_ci([by[a][i]["accuracy"] for i in draws],
@@ -257,6 +258,14 @@ def write_report(rows: list[dict], path: Path, command: str) -> None:
         chosen = ", ".join(a["new/classic"]["augment"]) if "new/classic" in a else "—"
         lines.append(f"| {e['dataset']} | {e['k']} | {cell('old/classic')} | {cell('new/classic')} | {delta('new_vs_old')} "
                      f"| {cell('new/baseline')} | {delta('classic_vs_none')} | {chosen} | {secs} |")
+    longer = [e for e in summary if "long/classic" in e["arms"] and "long_vs_new" in e]
+    if longer:
+        lines += ["", "A 1,500-step floor instead of 800 (`long/classic`, same draws and choice rule):", ""]
+        for e in longer:
+            a, d = e["arms"]["long/classic"], e["long_vs_new"]
+            lines.append(f"- {e['dataset']} k = {e['k']}: {_fmt(a['accuracy'], a['ci'])} % over {a['n']} draws, "
+                         f"paired Δ against `new/classic` {100 * d['delta']:+.1f} ± {100 * d['ci']:.1f} points, "
+                         f"{a['seconds']:.0f} s per cell")
     if any(e["dataset"] == "mnist" for e in summary):
         lines += ["", "S3's k-grid on MNIST (S3's test set is 100 images per class; this benchmark's is half of "
                   "mnist10k, about 500 per class):", ""] + s3_lines(summary)
