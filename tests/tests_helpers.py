@@ -65,3 +65,22 @@ def check_run_round_trip(tmp_path, images, labels, cfg):
     # The SavedModel returns uint8 images: equal up to the quantisation step.
     np.testing.assert_allclose(load_generator(exported).sample(ids, seeds), want, atol=1.0 / 127.5 + 1e-6)
     return run
+
+
+TINY_Z_DIM, TINY_K, TINY_SHAPE = 6, 3, (8, 8, 1)
+TINY_NAMES = ["zero", "one", "two"]
+
+
+def tiny_generator(seed: int = 0):
+    """A tiny sampling network ``[z (6), class_id] -> [N, 8, 8, 1]`` in [-1, 1] of standard layers only (export and
+    serving tests)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    z = keras.Input((TINY_Z_DIM,), name="z")
+    c = keras.Input((), dtype="int32", name="class_id")
+    h = keras.layers.Concatenate()([z, keras.layers.Embedding(TINY_K, 4)(c)])
+    h = keras.layers.Reshape((4, 4, 2))(keras.layers.Dense(32)(h))
+    h = keras.layers.UpSampling2D()(h)
+    h = keras.layers.Conv2D(1, 3, padding="same", activation="tanh")(h)
+    return keras.Model([z, c], h)

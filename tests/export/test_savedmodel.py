@@ -9,22 +9,9 @@ import pytest
 from tfaug.errors import TfaugError
 from tfaug.export.versions import next_version, resolve_version
 
-Z_DIM, K, SHAPE = 6, 3, (8, 8, 1)
-NAMES = ["zero", "one", "two"]
+from tests_helpers import TINY_K as K, TINY_NAMES as NAMES, TINY_SHAPE as SHAPE, TINY_Z_DIM as Z_DIM, tiny_generator  # noqa: E402,F401
 
 
-def tiny_generator(seed=0):
-    """[z, class_id] -> [N, 8, 8, 1] in [-1, 1], standard layers only."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    z = keras.Input((Z_DIM,), name="z")
-    c = keras.Input((), dtype="int32", name="class_id")
-    h = keras.layers.Concatenate()([z, keras.layers.Embedding(K, 4)(c)])
-    h = keras.layers.Reshape((4, 4, 2))(keras.layers.Dense(32)(h))
-    h = keras.layers.UpSampling2D()(h)
-    h = keras.layers.Conv2D(1, 3, padding="same", activation="tanh")(h)
-    return keras.Model([z, c], h)
 
 
 @pytest.fixture(scope="module")
