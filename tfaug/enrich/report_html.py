@@ -170,7 +170,7 @@ def _samples(out: Path, v: dict, side) -> str:
 
 
 def _commands(v: dict, out: Path) -> str:
-    lines = [v["command"], f"# serve the exported models (classifier and, when a generator won, the generator):",
+    lines = [v["command"], "# serve the exported models (classifier and, when a generator won, the generator):",
              f"tfaug serve --model-base {out}/saved_models"]
     if v["outputs"].get("generator_name"):
         lines.append(f"tfaug query {v['outputs']['generator_name']} --class-id 0 --n 16 --out samples")

@@ -13,3 +13,4 @@ import tfaug.models.networks.routing  # noqa: F401,E402  (adapted runs: class ro
 import tfaug.models.networks.age  # noqa: F401,E402  (adapted runs: AGE new-class networks)
 import tfaug.models.networks.seeded  # noqa: F401,E402  (seed-taking wrapper of a sampling network)
 import tfaug.models.networks.adjust  # noqa: F401,E402  (classifiers: post-hoc logit adjustment)
+import tfaug.models.networks.classifiers  # noqa: F401,E402  (classifiers: the ensemble head)
