@@ -289,3 +289,35 @@ def test_sigterm_in_the_driver_stops_the_workers_and_keeps_finished_cells(tmp_pa
     assert 1 <= len(rows) < 6
     assert read_json(out / "timing.json")["execution"] == {"executor": "processes", "workers": 2,
                                                          "threads": executors.worker_threads(2)}
+
+
+class _FlakyRay:
+    """A stand-in for the ``ray`` module whose first ``init`` times out, as a raylet on a loaded machine does."""
+
+    def __init__(self, failures: int):
+        self.failures, self.inits, self.shutdowns = failures, 0, 0
+
+    def is_initialized(self):
+        return False
+
+    def init(self, **kwargs):
+        self.inits += 1
+        if self.inits <= self.failures:
+            raise Exception("The current node timed out during startup.")
+
+    def shutdown(self):
+        self.shutdowns += 1
+
+
+@pytest.mark.parametrize("failures, started", [(1, True), (2, False)])
+def test_a_local_ray_start_is_tried_twice(monkeypatch, failures, started):
+    fake = _FlakyRay(failures)
+    monkeypatch.setattr(executors, "import_ray", lambda: fake)
+    pool = executors._RayPool(ExecutorSpec("ray", workers=1))
+    if started:
+        pool._init()
+        assert pool._started and fake.inits == 2 and fake.shutdowns == 1
+    else:
+        with pytest.raises(TfaugError, match="could not start or reach Ray .*timed out during startup"):
+            pool._init()
+        assert fake.inits == 2

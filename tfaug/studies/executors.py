@@ -387,10 +387,18 @@ class _RayPool:
         if self.ray.is_initialized():
             return
         kwargs = {"address": self.spec.address} if self.spec.address else {"num_cpus": self.cpus}
-        try:
-            self.ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR", **kwargs)
-        except Exception as exc:  # noqa: BLE001 - connection problems become one sentence
-            raise TfaugError(f"could not start or reach Ray ({_error_text(exc)})") from None
+        # Ray waits a fixed 30 s for a new local node's raylet; on a loaded machine that can run out, so a local
+        # start gets a second try (a cluster address does not: an unreachable cluster stays unreachable).
+        attempts = 1 if self.spec.address else 2
+        for attempt in range(attempts):
+            try:
+                self.ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR", **kwargs)
+                break
+            except Exception as exc:  # noqa: BLE001 - connection problems become one sentence
+                if attempt + 1 < attempts:
+                    self.ray.shutdown()
+                    continue
+                raise TfaugError(f"could not start or reach Ray ({_error_text(exc)})") from None
         self._started = True
 
     def start(self, payload: dict, size: int) -> None:
