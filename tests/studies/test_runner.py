@@ -50,7 +50,7 @@ def assert_no_leak(out: Path, scope_settings: dict):
         for setting in scope_settings[scope]:
             split = split_of(out, setting, rep)
             assert set(indices) <= set(split["generator_train"]), run
-            held = set(split["test"]) | set(split["test_large"] or [])
+            held = set(split["test"]) | set(split["test_large"] or []) | set(split.get("validation") or [])
             assert not set(indices) & held, run
 
 
@@ -92,12 +92,15 @@ def test_end_to_end_digits(tmp_path):
 
 
 def test_imbalance_and_grid_regimes_train_generators_on_their_draws(tmp_path):
-    imb = study(name="imb", imbalance={"minority": 1, "keep": [0.5], "per_class": 4}, strategies=["m1"])
+    imb = study(name="imb", imbalance={"minority": 1, "keep": [0.5], "per_class": 4}, strategies=["m1"],
+                test={"per_class": 10, "validation_per_class": 5})
     out = tmp_path / "imb"
     row = run_study(imb, out, progress=False).rows[0]
     assert row["setting"] == "minority=1,keep=0.5" and "minority_f1" in row and row["n_real"] == 38
+    assert 0.0 <= row["val_accuracy"] <= 1.0 and "val_balanced_accuracy" in row  # 5 per class, never trained on
     split = split_of(out, "minority=1,keep=0.5", 0)
     assert len(split["train"]) == 38 and split["generator_train"] == split["train"]
+    assert len(split["validation"]) == 50 and not set(split["validation"]) & (set(split["pool"]) | set(split["test"]))
     assert_no_leak(out, {"minority=1,keep=0.5": ["minority=1,keep=0.5"]})
 
     grid = study(name="grid", grid={"real": [30, 10], "synthetic": [20]}, strategies=["m1"],

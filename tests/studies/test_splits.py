@@ -179,3 +179,28 @@ def test_class_too_small_for_its_test_images():
         cfg = _cfg({"per_class": [1]})
         cell_split(cfg, labels, cfg.settings[0], 0)
     check_feasible(_cfg({"per_class": [1]}, test={"per_class": 4}), labels)  # 4 test + 1 train fit
+
+
+@pytest.mark.parametrize("test", [{"per_class": 5, "validation_per_class": 4}, {"fraction": 0.2, "validation_per_class": 3}])
+def test_validation_set_is_fixed_disjoint_and_untrained(test):
+    cfg = _cfg(REGIMES["per_class"], test=test)
+    n = test["validation_per_class"]
+    seen = set()
+    for s in cfg.settings:
+        for r in range(cfg.repeats):
+            sp = cell_split(cfg, LABELS, s, r)
+            assert np.bincount(LABELS[sp.validation], minlength=4).tolist() == [n] * 4
+            for part in (sp.train, sp.pool, sp.generator_train, sp.test):
+                assert not np.intersect1d(part, sp.validation).size, (s.name, r)
+            assert len(sp.train) + len(sp.pool) + len(sp.test) + len(sp.validation) == len(LABELS)
+            seen.add(tuple(sp.validation))
+    assert len(seen) == 1  # one validation set for every setting and repeat
+    plain = cell_split(_cfg(REGIMES["per_class"], test={k: v for k, v in test.items() if k != "validation_per_class"}),
+                       LABELS, cfg.settings[0], 0)
+    assert plain.validation is None and "validation" not in plain.to_dict()
+    assert np.array_equal(plain.test, cell_split(cfg, LABELS, cfg.settings[0], 0).test)  # the test set is unchanged
+
+
+def test_validation_counts_in_feasibility():
+    with pytest.raises(TfaugError, match="too few for 30 test and validation images"):
+        check_feasible(_cfg({"per_class": [1]}, test={"per_class": 5, "validation_per_class": 25}), LABELS)

@@ -115,14 +115,19 @@ class _State:
         tests = [np.asarray(split.test, np.int64)]
         if split.test_large is not None:
             tests.append(np.asarray(split.test_large, np.int64))
+        if split.validation is not None:
+            tests.append(np.asarray(split.validation, np.int64))
         fit = self.fit_predict(strategy, setting, real, split.pool, res, [self.float_images(t) for t in tests],
                                cell.seed, keep_mix=bool(cfg.cv and not cfg.cv["group_aware"]))
         row = {"dataset": cfg.dataset, "setting": setting.name, "strategy": cell.strategy, "repeat": cell.repeat,
                "seed": cell.seed}
         row.update(_metrics(self.labels[tests[0]], fit.predictions[0], self.num_classes, minority))
-        if len(tests) > 1:
+        if split.test_large is not None:
             large = _metrics(self.labels[tests[1]], fit.predictions[1], self.num_classes, minority)
             row["accuracy_large"], row["macro_f1_large"] = large["accuracy"], large["macro_f1"]
+        if split.validation is not None:
+            val = _metrics(self.labels[tests[-1]], fit.predictions[-1], self.num_classes, minority)
+            row.update({f"val_{m}": val[m] for m in ("accuracy", "macro_f1", "balanced_accuracy")})
         if cfg.cv:
             row.update(self.cross_validate(cell, strategy, setting, real, split.pool, fit))
         model = strategy.metrics_generator

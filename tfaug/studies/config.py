@@ -7,7 +7,11 @@ A study file (see README "Studies") has these top-level keys; any other key is a
                   class C against all others, S1's setting on any dataset).
 - ``test``        the held-out real test set, taken first from every class: ``{per_class: N}`` or
                   ``{fraction: F}``; optional ``large_per_class: M`` (M >= N) holds out M per class and scores
-                  the published-size test set (the first N of them) *and* the large one (``accuracy_large``).
+                  the published-size test set (the first N of them) *and* the large one (``accuracy_large``);
+                  optional ``validation_per_class: V`` holds out V more real images per class after the test set
+                  (the same in every repeat, never trained on, not in the extra-real pool) and scores them too
+                  (``val_accuracy``, ``val_macro_f1``, ``val_balanced_accuracy``): choose strategies on these,
+                  never on the test columns.
 - the regime, exactly one of
   ``per_class: [k, ...]`` (k real training images per class),
   ``imbalance: {minority: C | [C, ...], keep: [f, ...], per_class: K?}`` (keep a fraction f in (0, 1] or a count
@@ -279,7 +283,8 @@ def _dataset(value) -> tuple[str, int | None]:
 
 
 def _test(value) -> dict:
-    value = _only(value if value is not None else {"fraction": 0.3}, "test", ("per_class", "fraction", "large_per_class"))
+    value = _only(value if value is not None else {"fraction": 0.3}, "test",
+                  ("per_class", "fraction", "large_per_class", "validation_per_class"))
     if ("per_class" in value) == ("fraction" in value):
         raise TfaugError("test needs exactly one of per_class (images per class) or fraction (share of each class)")
     out = {}
@@ -293,6 +298,8 @@ def _test(value) -> dict:
         if "per_class" not in out:
             raise TfaugError("test.large_per_class needs test.per_class (the published-size test set)")
         out["large_per_class"] = _int(value["large_per_class"], "test.large_per_class", out["per_class"])
+    if "validation_per_class" in value:
+        out["validation_per_class"] = _int(value["validation_per_class"], "test.validation_per_class", 1)
     return out
 
 

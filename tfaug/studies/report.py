@@ -131,14 +131,16 @@ def bar_chart(path: str | os.PathLike, summary: Sequence[dict], title: str, metr
 
 STUDY_METRICS = ("accuracy", "macro_f1", "minority_f1", "accuracy_large", "macro_f1_large", "cv_accuracy",
                  "gen_kid", "gen_copies", "gen_ssim", "gen_consistency", "balanced_accuracy", "minority_recall",
-                 "head_accuracy", "middle_accuracy", "tail_accuracy")
+                 "head_accuracy", "middle_accuracy", "tail_accuracy", "val_accuracy", "val_macro_f1",
+                 "val_balanced_accuracy")
 _IMBALANCE_KEYS = ("minority_f1_mean", "tail_accuracy_mean")  # balanced accuracy is shown when one is present
-DIFF_METRICS = ("accuracy", "minority_f1")
+DIFF_METRICS = ("accuracy", "minority_f1", "val_accuracy")
 # (metric, column title, digits); accuracy and macro-F1 always shown, the others when a setting has them
 _COLUMNS = (("accuracy", "accuracy", 3), ("macro_f1", "macro-F1", 3), ("balanced_accuracy", "balanced acc.", 3),
             ("minority_f1", "minority F1", 3), ("minority_recall", "minority recall", 3),
             ("head_accuracy", "head acc.", 3), ("middle_accuracy", "middle acc.", 3), ("tail_accuracy", "tail acc.", 3),
-            ("accuracy_large", "acc. (large test)", 3), ("cv_accuracy", "CV acc.", 3))
+            ("accuracy_large", "acc. (large test)", 3), ("cv_accuracy", "CV acc.", 3),
+            ("val_accuracy", "validation acc.", 3))
 _GEN_COLUMNS = (("gen_kid", "KID", 4), ("gen_copies", "copies", 3), ("gen_ssim", "SSIM", 3),
                 ("gen_consistency", "consistency", 3))
 
@@ -221,7 +223,8 @@ def _setting_table(entries: Sequence[dict], reference: str | None) -> str:
     imbalanced = any(has(k) for k in _IMBALANCE_KEYS)
     cols = [(f"{m}_mean", title, d) for m, title, d in _COLUMNS if m in ("accuracy", "macro_f1")
             or has(f"{m}_mean") and (m != "balanced_accuracy" or imbalanced)]
-    diffs = [(f"{m}_diff_vs_{reference}", f"Δ {'acc' if m == 'accuracy' else 'minority F1'} vs {reference}")
+    short = {"accuracy": "acc", "minority_f1": "minority F1", "val_accuracy": "validation acc"}
+    diffs = [(f"{m}_diff_vs_{reference}", f"Δ {short[m]} vs {reference}")
              for m in DIFF_METRICS if reference and has(f"{m}_diff_vs_{reference}")]
     gens = [(f"{m}_mean", title, d) for m, title, d in _GEN_COLUMNS if has(f"{m}_mean")]
     titles = ["strategy", "repeats"] + [c[1] for c in cols] + [d[1] for d in diffs] + [g[1] for g in gens]

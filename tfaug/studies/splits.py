@@ -49,6 +49,8 @@ class CellSplit:
         pool: sorted, real images in neither ``train`` nor any test set.
         generator_train: sorted, what this cell's generator may train on (``train``; in the grid regime the repeat's
             draw of the largest ``real``, of which ``train`` is a subset).
+        validation: sorted, ``test.validation_per_class`` real images per class held out after the test set (the
+            same in every repeat and setting; in neither ``train``, ``pool`` nor a test set), else None.
     """
 
     train: np.ndarray
@@ -56,12 +58,14 @@ class CellSplit:
     test_large: np.ndarray | None
     pool: np.ndarray
     generator_train: np.ndarray
+    validation: np.ndarray | None = None
 
     def to_dict(self) -> dict:
         """Plain index lists (for ``OUT/splits/*.json``)."""
         return {"train": self.train.tolist(), "test": self.test.tolist(),
                 "test_large": None if self.test_large is None else self.test_large.tolist(),
-                "pool": self.pool.tolist(), "generator_train": self.generator_train.tolist()}
+                "pool": self.pool.tolist(), "generator_train": self.generator_train.tolist(),
+                **({} if self.validation is None else {"validation": self.validation.tolist()})}
 
 
 def relabel(labels, class_names: Sequence[str] | None, one_vs_rest: int | None) -> tuple[np.ndarray, list[str]]:
@@ -121,10 +125,24 @@ def _held_out(cfg: StudyConfig, y: np.ndarray) -> tuple[np.ndarray, np.ndarray |
 
 
 def _test_need(cfg: StudyConfig, n: int) -> int:
+    """Images of a class of ``n`` that the test set(s) and the validation set take."""
     t = cfg.test
+    val = int(t.get("validation_per_class", 0))
     if "fraction" in t:
-        return min(int(np.floor(t["fraction"] * n + 0.5)), n - 1)  # fractions are soft (stratified_split)
-    return int(t.get("large_per_class", t["per_class"]))
+        return min(int(np.floor(t["fraction"] * n + 0.5)), n - 1) + val  # fractions are soft (stratified_split)
+    return int(t.get("large_per_class", t["per_class"])) + val
+
+
+def _validation(cfg: StudyConfig, y: np.ndarray, remaining: np.ndarray, k: int) -> tuple:
+    """(validation or None, remaining without it): ``test.validation_per_class`` images of each class, seeded by
+    the study seed only (the same set in every repeat), taken from what the test set left."""
+    n = int(cfg.test.get("validation_per_class", 0))
+    if not n:
+        return None, remaining
+    parts = [np.random.default_rng([int(cfg.seed), c, 1]).permutation(remaining[y[remaining] == c])[:n]
+             for c in range(k)]
+    validation = np.sort(np.concatenate(parts).astype(np.int64))
+    return validation, np.setdiff1d(remaining, validation)
 
 
 def class_quota(setting: Setting, num_classes: int, available: Sequence[int]) -> list[int]:
@@ -191,8 +209,10 @@ def check_feasible(cfg: StudyConfig, labels, class_names: Sequence[str] | None =
     for c in range(k):
         need = _test_need(cfg, int(counts[c]))
         if need > counts[c] - 1:
-            raise TfaugError(f"class '{_name(c, class_names)}' has {counts[c]} images, too few for {need} test "
-                             "images and 1 training image; lower test.per_class (or large_per_class)")
+            what = "test and validation" if cfg.test.get("validation_per_class") else "test"
+            raise TfaugError(f"class '{_name(c, class_names)}' has {counts[c]} images, too few for {need} {what} "
+                             "images and 1 training image; lower test.per_class (or large_per_class, "
+                             "validation_per_class)")
     available = [int(counts[c]) - _test_need(cfg, int(counts[c])) for c in range(k)]
     settings = list(cfg.settings)
     if settings and settings[0].kind == "grid":
@@ -245,6 +265,7 @@ def cell_split(cfg: StudyConfig, labels, setting: Setting, repeat: int) -> CellS
     y = _study_labels(cfg, labels)
     k = int(y.max()) + 1
     test, large, remaining = _held_out(cfg, y)
+    validation, remaining = _validation(cfg, y, remaining, k)
     perms = _permutations(y, remaining, cfg.seed + int(repeat), k)
     available = [len(p) for p in perms]
     train = _draw(perms, class_quota(setting, k, available))
@@ -254,4 +275,4 @@ def cell_split(cfg: StudyConfig, labels, setting: Setting, repeat: int) -> CellS
         generator_train = _draw(perms, class_quota(top, k, available))
     pool = np.setdiff1d(remaining, train).astype(np.int64)
     return CellSplit(train=train, test=test.astype(np.int64), test_large=large, pool=pool,
-                     generator_train=generator_train)
+                     generator_train=generator_train, validation=validation)
