@@ -40,7 +40,7 @@ class GANConfig:
         mode_seeking: weight of the mode-seeking term in G's loss (Mao et al. 2019), >= 0; without it the
             generator drew one image per class on 100 MNIST images (see tfaug.models.cgan).
         diffaugment: comma-separated DiffAugment policies applied to D's real and fake inputs
-            (``color``, ``translation``, ``cutout``); empty string disables.
+            (``color``, ``translation``, ``cutout``; default all three); empty string disables.
         ada_target: ADA (Karras et al. 2020) target for ``E[sign(D(real))]`` in [0, 1); 0 disables ADA. With ADA
             on, the DiffAugment policies (all of them when ``diffaugment`` is empty) are each applied per image
             with an adaptive probability p, logged as ``ada_p``.
@@ -68,7 +68,9 @@ class GANConfig:
     real_label: float = 0.9
     ema_decay: float = 0.99
     mode_seeking: float = 0.05
-    diffaugment: str = "translation,cutout"
+    # color,translation,cutout: cdcgan's class consistency on 100 MNIST images per class went from 43 % (worst class
+    # 1 %) under translation,cutout to 84 % (worst 45 %) at 1,000 steps (benchmarks/results/zoo.md, follow-up).
+    diffaugment: str = "color,translation,cutout"
     ada_target: float = 0.0
     ada_interval: int = 4
     ada_kimg: float = 100.0
