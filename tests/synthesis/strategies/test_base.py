@@ -145,3 +145,26 @@ def test_deterministic_and_errors():
         build_mix("baseline", x=x, y=y, idx=idx[:5])
     assert mix_of("bootstrap", setting=IMBALANCE, counts=(4, 2, 1))[0].counts() == {
         "n_real": 7, "n_duplicates": 5, "n_extra_real": 0, "n_synthetic": 0, "n_rejected": 0}
+
+
+def test_an_alias_stands_for_its_blocks_and_composes():
+    from tfaug.synthesis.strategies.base import register_alias, unregister_alias
+
+    register_alias("house", "cdcgan+soft:2+classic")
+    try:
+        s = parse("house")
+        direct = parse("cdcgan+soft:2+classic")
+        assert s.name == "house" and s.blocks == direct.blocks and s.needs == direct.needs
+        assert parse("house+filter:variance").blocks == parse("cdcgan+soft:2+classic+filter:variance").blocks
+        with pytest.raises(TfaugError, match="house takes no argument"):
+            parse("house:3")
+        with pytest.raises(TfaugError, match="gives classic twice|classic.*twice"):
+            parse("house+classic")
+        with pytest.raises(ValueError):
+            register_alias("classic", "baseline")  # a block's name
+        with pytest.raises(ValueError):
+            register_alias("nested", "house+reweight")
+    finally:
+        unregister_alias("house")
+    with pytest.raises(TfaugError, match="unknown strategy block 'house'"):
+        parse("house")

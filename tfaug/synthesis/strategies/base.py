@@ -224,6 +224,44 @@ class Strategy:
         return build(self, draw, counts, resources)
 
 
+_ALIASES: dict[str, str] = {}
+
+
+def register_alias(name: str, text: str) -> None:
+    """Make ``name`` a strategy block that stands for the blocks of ``text`` (e.g. ``recommended``); the alias takes
+    no argument and composes like any block (``recommended+reweight``). Aliases may not nest."""
+    if not name or any(c in name for c in "+: ") or name in block_names():
+        raise ValueError(f"bad or taken alias name {name!r}")
+    if any(p.strip().partition(":")[0] in _ALIASES for p in text.split("+")):
+        raise ValueError(f"alias {name!r} may not use another alias")
+    _ALIASES[name] = text
+
+
+def unregister_alias(name: str) -> None:
+    """Remove alias ``name`` (tests register aliases of their own)."""
+    _ALIASES.pop(name, None)
+
+
+def aliases() -> dict[str, str]:
+    """Registered aliases ``{name: strategy text}``."""
+    return dict(_ALIASES)
+
+
+def expand_aliases(text: str) -> list[str]:
+    """The ``+``-separated parts of ``text`` with every alias replaced by its blocks (empty parts kept: ``parse``
+    names them)."""
+    out = []
+    for part in (p.strip() for p in text.split("+")):
+        head, sep, arg = part.partition(":")
+        if head in _ALIASES:
+            if sep:
+                raise TfaugError(f"{head} takes no argument (it stands for {_ALIASES[head]}); got {part!r} in {text!r}")
+            out += [p.strip() for p in _ALIASES[head].split("+")]
+        else:
+            out.append(part)
+    return out
+
+
 def parse(text: str, default_model: str = "cdcgan", *, filters: dict | None = None,
           method_model: str = "gan-bank", generators: tuple = ()) -> Strategy:
     """Parse ``cdcgan:0.5+classic`` style text into a :class:`Strategy` (unknown blocks are errors).
@@ -242,14 +280,15 @@ def parse(text: str, default_model: str = "cdcgan", *, filters: dict | None = No
     fields: dict = {"_default_model": default_model, "_method_model": method_model}
     written: list[tuple[str, str]] = []
     found: list[Block] = []
-    for part in [p.strip() for p in text.split("+")]:
+    for part in expand_aliases(text):
         if not part:
             raise TfaugError(f"empty block in strategy {text!r}")
         head, _, arg = part.partition(":")
         block = _lookup(head, tuple(generators))
         if block is None:
             raise TfaugError(f"unknown strategy block {head!r} in {text!r}; known blocks: "
-                             f"{', '.join(block_names())} and the zoo models {', '.join(model_names())}")
+                             f"{', '.join(block_names() + tuple(_ALIASES))} and the zoo models "
+                             f"{', '.join(model_names())}")
         if block.parse is not None:
             block.parse(fields, head, arg, text)
         elif any(h == head for h, _ in written):
