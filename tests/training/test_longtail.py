@@ -171,3 +171,24 @@ def test_train_classifier_class_weights_posthoc_and_balanced(tmp_path):
     np.testing.assert_allclose(np.asarray(loaded(xf)), np.asarray(res.model(xf)), rtol=1e-5, atol=1e-5)
     with pytest.raises(TfaugError, match="needs logit_adjust_tau"):
         train_classifier(x, y, num_classes=2, cfg=cfg, posthoc=True)
+
+
+def test_target_loss_on_distributions():
+    from tfaug.training.longtail import target_loss
+
+    logits = np.array([[1.0, 2.0], [0.5, -0.5]], np.float32)
+    prior, w = [0.75, 0.25], [2.0, 0.5]
+    ids = np.array([0, 1])
+    one_hot = np.eye(2, dtype=np.float32)[ids]
+    # one-hot rows: the class-id losses exactly
+    np.testing.assert_allclose(target_loss(one_hot, logits, prior=prior, tau=1.0),
+                               logit_adjusted_cross_entropy(ids, logits, prior, 1.0), rtol=1e-6)
+    np.testing.assert_allclose(target_loss(one_hot, logits, class_weights=w),
+                               weighted_cross_entropy(ids, logits, w), rtol=1e-6)
+    # a soft row t = (0.25, 0.75) on adjusted logits f + log(pi): by hand, weight 0.25 * 2 + 0.75 * 0.5 = 0.875
+    z = np.array([1.0 + math.log(0.75), 2.0 + math.log(0.25)])
+    logp = z - math.log(math.exp(z[0]) + math.exp(z[1]))
+    want = -(0.25 * logp[0] + 0.75 * logp[1]) * 0.875
+    got = float(np.asarray(target_loss(np.array([[0.25, 0.75]], np.float32), logits[:1], class_weights=w,
+                                       prior=prior, tau=1.0))[0])
+    assert got == pytest.approx(want, rel=1e-6)

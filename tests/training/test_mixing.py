@@ -134,3 +134,22 @@ def test_soft_targets_train_instead_of_one_hot():
     assert not all(np.allclose(u, v, atol=1e-5) for u, v in zip(_weights(a.model), _weights(c.model)))
     with pytest.raises(TfaugError, match="summing to 1"):
         train_classifier(x, y, num_classes=K, cfg=_cfg(steps=1), targets=one_hot * 2)
+
+
+def test_long_tail_losses_take_target_rows_and_compose_with_mixing():
+    x, y, syn = _mix()
+    one_hot = np.eye(K, dtype=np.float32)[y]
+    w = np.array([0.5, 1.0, 1.5])
+    a = train_classifier(x, y, num_classes=K, cfg=_cfg(steps=6), class_weights=w, logit_adjust_tau=1.0)
+    b = train_classifier(x, y, num_classes=K, cfg=_cfg(steps=6), class_weights=w, logit_adjust_tau=1.0,
+                         targets=one_hot)
+    _close(_weights(a.model), _weights(b.model))  # one-hot target rows = class ids under the long-tail loss
+    real = train_classifier(x[~syn], y[~syn], num_classes=K, cfg=_cfg(), class_weights=w)
+    mixed = train_classifier(x, y, num_classes=K, cfg=_cfg(), class_weights=w, synthetic=syn,
+                             mixing={"weight": 0.0}, budget_images=int((~syn).sum()))
+    _close(_weights(real.model), _weights(mixed.model))  # weight:0 keeps the class-balanced real-only run
+    with pytest.raises(TfaugError, match="class-balanced sampling"):
+        train_classifier(x, y, num_classes=K, cfg=_cfg(steps=1), targets=one_hot, balanced=True)
+    with pytest.raises(TfaugError, match="class-balanced sampling"):
+        train_classifier(x, y, num_classes=K, cfg=_cfg(steps=1), synthetic=syn, mixing={"weight": 1.0},
+                         balanced=True)

@@ -212,14 +212,13 @@ def _mixing_inputs(x_train, num_classes: int, targets, synthetic, mixing, loss, 
             raise TfaugError(f"unknown mixing option(s) {', '.join(unknown)} (weight, swap, sepbn)")
         if synthetic is None or np.shape(synthetic) != (len(x_train),):
             raise TfaugError(f"mixing needs synthetic: one bool per training image ({len(x_train)})")
-        if loss is not None or balanced or pretrain is not None:
-            raise TfaugError("weight, swap and sepbn do not combine with long-tail losses, balanced sampling or "
-                             "a pretrain phase")
+        if balanced or pretrain is not None:
+            raise TfaugError("weight, swap and sepbn do not combine with class-balanced sampling or a pretrain phase")
         if np.any(synthetic):  # no generated row (a filter kept none): plain training on the real rows
             out["synthetic"] = np.asarray(synthetic, bool)
             out["mixing"] = dict(mixing)
-    elif "targets" in out and loss is not None:
-        raise TfaugError("soft targets do not combine with class-balanced or logit-adjusted losses")
+    elif "targets" in out and balanced:
+        raise TfaugError("soft targets do not combine with class-balanced sampling")
     return out
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from tfaug.errors import TfaugError
 
 __all__ = ["class_counts", "class_prior", "effective_number_weights", "weighted_cross_entropy",
-           "logit_adjusted_cross_entropy", "posthoc_adjusted_logits", "posthoc_predict", "train_loss",
+           "logit_adjusted_cross_entropy", "target_loss", "posthoc_adjusted_logits", "posthoc_predict", "train_loss",
            "posthoc_model"]
 
 
@@ -137,6 +137,39 @@ def logit_adjusted_cross_entropy(labels, logits, prior, tau: float = 1.0, label_
     return _cross_entropy(labels, adjusted, label_smoothing)
 
 
+def target_loss(targets, logits, *, class_weights=None, prior=None, tau: float = 0.0, label_smoothing: float = 0.0):
+    """The long-tail losses on target distributions instead of class ids (soft targets of a teacher, or one-hot).
+
+    Per row: ``-sum_k t'_k log softmax(f(x) + tau log pi)_k`` with ``t' = (1 - eps) t + eps / K`` (Menon et al.
+    2021, eq. 10, with the class id replaced by a distribution; tau = 0 or no prior: plain cross-entropy), times the
+    row's class-balanced weight ``sum_k t_k w_k`` (Cui et al. 2019; the weight of the true class for a one-hot row).
+    For one-hot targets this equals :func:`logit_adjusted_cross_entropy` / :func:`weighted_cross_entropy`.
+
+    Args:
+        targets: float [B, K] rows >= 0 summing to 1.
+        logits: float [B, K].
+        class_weights: optional K weights >= 0.
+        prior: optional K class probabilities > 0 (with ``tau``).
+        tau: >= 0.
+        label_smoothing: eps in [0, 1).
+
+    Returns:
+        float32 [B] losses >= 0.
+    """
+    import tensorflow as tf
+
+    t = tf.cast(targets, tf.float32)
+    z = tf.cast(logits, tf.float32)
+    if prior is not None and tau:
+        z = z + tf.constant((_tau(tau) * np.log(class_prior(prior))).astype(np.float32))
+    k = int(t.shape[-1])
+    smoothed = t if not label_smoothing else (1.0 - label_smoothing) * t + label_smoothing / k
+    per = -tf.reduce_sum(smoothed * tf.nn.log_softmax(z, axis=-1), axis=-1)
+    if class_weights is None:
+        return per
+    return per * tf.linalg.matvec(t, tf.constant(np.asarray(class_weights, np.float32)))
+
+
 def posthoc_adjusted_logits(logits, prior, tau: float = 1.0) -> np.ndarray:
     """Post-hoc logit adjustment (Menon et al. 2021, eq. 9): ``f(x) - tau * log(pi)``; float32 [N, K]."""
     offset = _tau(tau) * np.log(class_prior(prior))
@@ -182,6 +215,12 @@ def train_loss(y_train, num_classes: int, *, class_weights=None, logit_adjust_ta
     def loss(y_true, logits):
         import tensorflow as tf
 
+        shape = tuple(y_true.shape)
+        if len(shape) == 2 and shape[-1] == num_classes and num_classes > 1:
+            # target rows (one-hot, or a teacher's soft targets): the same losses on a target distribution
+            return target_loss(y_true, logits, class_weights=weights,
+                               prior=prior, tau=logit_adjust_tau if prior is not None else 0.0,
+                               label_smoothing=eps)
         labels = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
         if prior is not None:
             per = logit_adjusted_cross_entropy(labels, logits, prior, logit_adjust_tau, label_smoothing=eps)

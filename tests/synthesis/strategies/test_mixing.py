@@ -33,11 +33,14 @@ def test_blocks_parse_and_declare_their_needs():
     assert parse("cdcgan+filter:teacher").needs.generators == ("cdcgan",)
     for bad in ("soft", "cdcgan+soft:0", "cdcgan+soft:-1", "cdcgan+weight", "cdcgan+weight:-1", "cdcgan+swap",
                 "cdcgan+swap:1.5", "cdcgan+sepbn:2", "cdcgan+swap:0.5+weight:1", "cdcgan+swap:0.5+sepbn",
-                "cdcgan+soft+soft", "curriculum+soft", "cdcgan+weight:1+reweight", "cdcgan+soft+logit-adjust",
-                "cdcgan+sepbn+balanced"):
+                "cdcgan+soft+soft", "curriculum+soft", "cdcgan+sepbn+balanced", "cdcgan+soft+balanced"):
         with pytest.raises(TfaugError):
             parse(bad)
     parse("cdcgan+soft+logit-adjust:posthoc")  # post-hoc adjustment trains plainly: fine
+    # the long-tail losses take target rows (soft or one-hot), so they compose with every mixing block
+    assert parse("cdcgan+soft+logit-adjust").train_options == {"soft_temperature": 1.0, "logit_adjust": 1.0,
+                                                              "posthoc": False}
+    assert parse("cdcgan+weight:1+sepbn+reweight").train_options["generated_weight"] == 1.0
 
 
 def test_soften_sums_to_one_keeps_argmax_and_flattens_with_temperature():

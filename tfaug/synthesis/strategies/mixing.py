@@ -99,12 +99,12 @@ def check(strategy: Strategy) -> None:
     if "swap" in opts and ("generated_weight" in opts or "sepbn" in opts):
         raise TfaugError(f"strategy {text!r}: swap puts generated images into the real batches; weight and sepbn "
                          "give them batches of their own; use one of the two")
-    longtail = [k for k in ("reweight", "balanced") if k in opts]
-    if "logit_adjust" in opts and not opts.get("posthoc"):
-        longtail.append("logit-adjust")
-    if longtail:  # their losses take class ids and their sampler splits by class: no targets, no second stream
-        raise TfaugError(f"strategy {text!r}: {', '.join(longtail)} does not combine with "
-                         f"{', '.join(k.replace('_temperature', '').replace('generated_', '') for k in mine)} yet")
+    # reweight and logit-adjust take target rows (tfaug.training.longtail.target_loss); class-balanced sampling
+    # draws by class from one stream, so it has no place for soft targets or a second (generated) stream
+    if opts.get("balanced"):
+        raise TfaugError(f"strategy {text!r}: balanced does not combine with "
+                         f"{', '.join(k.replace('_temperature', '').replace('generated_', '') for k in mine)}; "
+                         "use reweight or logit-adjust for the classes' balance")
 
 
 def _stage_soft(strategy: Strategy, state: MixState) -> None:
