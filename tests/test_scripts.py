@@ -10,7 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
-COMMAND_SCRIPTS = sorted(p for p in SCRIPTS.glob("*.py") if p.name != "results_doc.py")
+DOC_SCRIPTS = ("results_doc.py", "choose_strategy.py")  # tools over finished runs, not `tfaug` commands
+COMMAND_SCRIPTS = sorted(p for p in SCRIPTS.glob("*.py") if p.name not in DOC_SCRIPTS)
 
 
 def _commands():
@@ -47,3 +48,20 @@ def test_a_script_runs_as_a_program():
     res = subprocess.run([sys.executable, str(SCRIPTS / "generate.py"), "--help"], capture_output=True, text=True,
                          env=env, timeout=120)
     assert res.returncode == 0 and res.stdout.startswith("usage: generate.py ")
+
+
+def test_choose_strategy_ranks_on_validation(tmp_path, capsys, monkeypatch):
+    import json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"setting": "k=1", "strategy": s, "repeat": r, "val_accuracy": v + r / 100}
+            for r in range(2) for s, v in (("classic", 0.5), ("a", 0.6), ("b", 0.55), ("extra-real", 0.9))]
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run / "study.json").write_text(json.dumps({"strategies": ["classic", "extra-real", "a", "b"]}))
+    out = tmp_path / "choice.md"
+    assert _run(SCRIPTS / "choose_strategy.py", [str(run), "--out", str(out)], monkeypatch) == 0
+    printed = capsys.readouterr().out
+    assert "chosen: a" in printed and "extra-real" not in printed and "| **a** | +10.00 | 2 |" in out.read_text()
+    assert _run(SCRIPTS / "choose_strategy.py", [str(tmp_path)], monkeypatch) == 2
+    assert "holds no results.jsonl" in capsys.readouterr().err
