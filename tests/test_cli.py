@@ -78,11 +78,25 @@ def test_train_classifier_mixes_generated_images_in_their_own_batches(gan_run, n
 
     model = keras.models.load_model(out / "classifier.keras")  # the real network, without the generated BN twin
     assert not [w for w in model.weights if "generated" in w.path]
-    rc = main(["train-classifier", "--dataset", f"npz:{npz}", "--per-class", "10", "--augment", "classic+soft:2",
-               "--synthetic", str(gan_run), "--steps", "2", "--out", str(tmp_path / "soft"), "--no-progress"])
-    err = _err(capsys)
-    assert rc == 2 and "needs a teacher classifier" in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "soft").exists()
+    # soft targets: train-classifier trains the teacher (the control) on the real draw first; an alias standing for
+    # a generator block takes its images from --synthetic, and without --synthetic it is one sentence
+    from tfaug.synthesis.strategies.base import register_alias, unregister_alias
+
+    register_alias("house-mix", "cdcgan:0.5+soft:2+classic:glyphs")
+    try:
+        assert main(["train-classifier", "--dataset", f"npz:{npz}", "--per-class", "10", "--augment", "house-mix",
+                     "--synthetic", str(gan_run), "--steps", "2", "--out", str(tmp_path / "soft"),
+                     "--no-progress"]) == 0
+        printed = capsys.readouterr().out
+        assert "training the teacher (the control: classic:glyphs on the 30 real images)" in printed
+        assert "30 real + 0 duplicated + 15 generated" in printed
+        rc = main(["train-classifier", "--dataset", f"npz:{npz}", "--per-class", "10", "--augment", "house-mix",
+                   "--steps", "2", "--out", str(tmp_path / "nogen"), "--no-progress"])
+        err = _err(capsys)
+        assert rc == 2 and "pass --synthetic" in err and len(err.splitlines()) == 1
+        assert not (tmp_path / "nogen").exists()
+    finally:
+        unregister_alias("house-mix")
 
 
 def test_leaking_generator_is_refused(gan_run, npz, tmp_path, capsys):

@@ -173,29 +173,36 @@ def train_classifier(args) -> int:
     text = args.augment if args.augment != "none" else "baseline"
     if not args.synthetic:
         parse(text)  # the --augment text alone: its own errors name it
-    generator = None
-    if args.synthetic:
-        generator = _checked_generator(args.synthetic, ds, split, args.dataset)
-        # no --ratio: the rule studies and `tfaug fill` share (top an imbalanced draw up to its majority class)
-        text += f"+{EXTERNAL}" + (f":{args.ratio!r}" if args.ratio is not None else "")
+    text = _with_external(text, args)
+    generator = _checked_generator(args.synthetic, ds, split, args.dataset) if args.synthetic else None
     strategy = parse(text, generators=(EXTERNAL,))
-    if strategy.needs.teacher:
-        raise TfaugError(f"{args.augment!r} needs a teacher classifier (soft targets or filter:teacher), which only "
-                         "`tfaug study` trains (the draw's control); use those blocks in a study")
     out = Path(args.out)
     draw = Draw(x=ds.images[split.train], y=ds.labels[split.train], num_classes=ds.num_classes, seed=args.seed)
-    mix = strategy.build(draw, Counts(kind="imbalance" if args.minority is not None else "per_class"),
-                         resources=_OneGenerator(generator))
-    per_class = np.bincount(mix.labels[mix.synthetic], minlength=ds.num_classes).tolist() if generator else None
     cfg = FEWSHOT if args.classifier == "fewshot" else ClassifierConfig(name=args.classifier)
     cfg = dataclasses.replace(cfg, seed=args.seed, batch_size=args.batch_size or cfg.batch_size)
     if args.steps:
         cfg = dataclasses.replace(cfg, steps=args.steps, min_epochs=0.0, max_steps=0)
+    chosen: list = []
+
+    def choose():  # chosen once, on validation splits of the training draw, never on the test set
+        if not chosen:
+            c = choose_augment(draw.x, draw.y, num_classes=ds.num_classes, cfg=cfg,
+                               progress="choosing the classic augmentation" if not args.no_progress else False)
+            print(f"classic augmentation for this draw: {c.spec} (data kind {c.kind}; {_choice_text(c)})")
+            chosen.append(c)
+        return chosen[0]
+
+    def teacher_augment() -> str:  # the control's augmentation: the strategy's own preset, else the draw's choice
+        a = strategy.augment
+        return a if a and not is_auto(a) else choose().spec
+
+    resources = _CommandResources(generator, draw, cfg, runtime, teacher_augment, progress=not args.no_progress)
+    mix = strategy.build(draw, Counts(kind="imbalance" if args.minority is not None else "per_class"),
+                         resources=resources)
+    per_class = np.bincount(mix.labels[mix.synthetic], minlength=ds.num_classes).tolist() if generator else None
     choice = None
-    if is_auto(mix.augment):  # chosen on validation splits of the training draw, never on the test set
-        choice = choose_augment(draw.x, draw.y, num_classes=ds.num_classes, cfg=cfg,
-                                progress="choosing the classic augmentation" if not args.no_progress else False)
-        print(f"classic augmentation for this draw: {choice.spec} (data kind {choice.kind}; {_choice_text(choice)})")
+    if is_auto(mix.augment):
+        choice = choose()
         mix.augment = None if choice.spec == "none" else choice.spec
     res = run(mix.images, mix.labels, num_classes=ds.num_classes, cfg=cfg, x_test=ds.images[split.test],
               y_test=ds.labels[split.test], augment=mix.augment, minority=args.minority, progress=not args.no_progress,
@@ -232,14 +239,64 @@ def train_classifier(args) -> int:
 EXTERNAL = "external"  # the strategy block name of a generator given by path (--synthetic)
 
 
-class _OneGenerator:
-    """Strategy resources holding one generator loaded from a path (``train-classifier --synthetic``)."""
+def _with_external(text: str, args) -> str:
+    """``text`` with its generator blocks (an alias such as ``recommended`` expanded) served by ``--synthetic``:
+    each zoo-model block becomes ``external`` (``--ratio`` replaces its ratio); without one, ``--synthetic`` adds
+    ``+external[:R]``. Without R the shared rule applies (an imbalanced draw is topped up to its majority)."""
+    from tfaug.synthesis.strategies import model_names
+    from tfaug.synthesis.strategies.base import expand_aliases
 
-    def __init__(self, generator):
-        self._generator = generator
+    parts = expand_aliases(text)
+    models = set(model_names())
+    gens = [p for p in parts if p.partition(":")[0] in models]
+    ratio = f":{args.ratio!r}" if args.ratio is not None else None
+    if gens and not args.synthetic:
+        raise TfaugError(f"{args.augment!r} adds generated images ({', '.join(gens)}); pass --synthetic "
+                         "RUN_DIR_OR_SAVEDMODEL, a trained generator, to supply them")
+    if not args.synthetic:
+        return text
+    if not gens:
+        return text + f"+{EXTERNAL}" + (ratio or "")
+    out = []
+    for p in parts:
+        head, sep, arg = p.partition(":")
+        out.append(EXTERNAL + (ratio if ratio is not None else sep + arg) if head in models else p)
+    return "+".join(out)
+
+
+class _CommandResources:
+    """Strategy resources of ``train-classifier``: the generator loaded from ``--synthetic`` and, for ``soft`` and
+    ``filter:teacher``, the teacher: the control classifier (this run's recipe with the strategy's classic preset,
+    or the draw's chosen one) trained on the real draw, once, as a study trains it per draw."""
+
+    def __init__(self, generator, draw, cfg, runtime, augment, progress: bool = False):
+        self._generator, self._draw, self._cfg, self._runtime = generator, draw, cfg, runtime
+        self._augment, self._progress, self._teacher = augment, progress, None
 
     def generator(self, model: str):
         return self._generator
+
+    def teacher_fn(self):
+        """images float32 [-1, 1] [n, H, W, C] -> the teacher's softmax probabilities float32 [n, K]."""
+        if self._teacher is None:
+            from tfaug.training.classifier import train_classifier
+
+            spec = self._augment()
+            print(f"training the teacher (the control: {spec} on the {len(self._draw.y)} real images)")
+            self._teacher = train_classifier(
+                self._draw.x, self._draw.y, num_classes=self._draw.num_classes, cfg=self._cfg,
+                augment=None if spec == "none" else spec, runtime=self._runtime,
+                progress="teacher" if self._progress else False).model
+        model = self._teacher
+
+        def probabilities(x):
+            import tensorflow as tf
+
+            x = np.asarray(x, np.float32)
+            out = [tf.nn.softmax(model(x[i:i + 512], training=False)).numpy() for i in range(0, len(x), 512)]
+            return np.concatenate(out) if out else np.zeros((0, self._draw.num_classes), np.float32)
+
+        return probabilities
 
 
 def _checked_generator(source, ds, split, spec):
