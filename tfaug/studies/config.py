@@ -26,7 +26,14 @@ A study file (see README "Studies") has these top-level keys; any other key is a
                   from the default control ``classifier/fewshot``; with ``name`` from the field defaults.
 - ``generator``   ``GANConfig`` fields (``model`` is the default model of ``synthetic-only``, ``curriculum``,
                   ``source-flag`` and the S3 methods), plus ``preset`` (a ``gan/...`` preset to start from) and
-                  ``models: {MODEL: {field: value}}`` (per-model overrides).
+                  ``models: {MODEL: {field: value}}`` (per-model overrides). Optional knowledge from outside the
+                  few images (``tfaug.studies.pretrain``): ``pretrain: SOURCE`` with SOURCE a dataset spec (its
+                  images conformed to the study's shape, test images of the study removed by content; a conditional
+                  ``model`` trained on them once per study, then adapted to every draw's K classes jointly with the
+                  ``svd`` method) or ``majority`` (imbalance regimes: per draw, trained on the classes holding at
+                  least half the largest class's count, adapted to the others); ``model`` must be ``stylegan`` or
+                  ``cdcgan`` with embedding conditioning. ``pretrain_steps: N`` (source training, default
+                  ``steps``) and ``adapt_steps: N`` (default 300 per adapted class, see the module).
 - ``filters``     named filter specs ``{NAME: "variance,consistency:0.9"}`` or a list of specs; ``filter:NAME`` in a
                   strategy uses a named one, or NAME itself as a spec (``filter:variance``).
 - ``methods``     parameters of the S3 classifiers: ``m`` samples per class, ``L`` nearest, ``N`` votes, ``mu``
@@ -128,6 +135,7 @@ class StudyConfig:
     cv: dict | None
     raw: dict = field(default_factory=dict, compare=False)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig, compare=False)
+    pretrain: dict | None = None  # {"source", "steps", "adapt_steps"} of generator.pretrain, or None
 
     def generator_config(self, model: str, seed: int) -> GANConfig:
         """The GAN config for ``model`` in a repeat with ``seed`` (per-model overrides applied)."""
@@ -186,7 +194,7 @@ def study_from_dict(data: dict, quick: bool = False) -> StudyConfig:
     settings = _settings(regimes[0], data[regimes[0]])
     strategies = _strategies(data["strategies"])
     clf, epochs = _classifier(data.get("classifier") or {})
-    gen, overrides = _generator(data.get("generator") or {})
+    gen, overrides, pretrain = _generator(data.get("generator") or {})
     filters = _filters(data.get("filters"))
     methods = _methods(data.get("methods") or {})
     gm = data.get("generator_metrics", ["kid", "copies"])
@@ -199,8 +207,12 @@ def study_from_dict(data: dict, quick: bool = False) -> StudyConfig:
         settings=settings, strategies=strategies, classifier=clf, classifier_epochs=epochs, generator=gen,
         generator_overrides=overrides, filters=filters, methods=methods, generator_metrics=gm,
         repeats=_int(data.get("repeats", 3), "repeats", 1), seed=_int(data.get("seed", 0), "seed", 0),
-        cv=_cv(data.get("cv")), raw=raw, runtime=_runtime(data.get("runtime")))
+        cv=_cv(data.get("cv")), raw=raw, runtime=_runtime(data.get("runtime")), pretrain=pretrain)
     _check_strategies(cfg)
+    if pretrain is not None:
+        from tfaug.studies.pretrain import check_pretrain
+
+        check_pretrain(cfg)
     return cfg
 
 
@@ -388,10 +400,22 @@ def _classifier(value) -> tuple[ClassifierConfig, float | None]:
         raise TfaugError(f"bad classifier settings: {e}") from None
 
 
-def _generator(value) -> tuple[GANConfig, dict]:
+PRETRAIN_KEYS = ("pretrain", "pretrain_steps", "adapt_steps")
+
+
+def _generator(value) -> tuple[GANConfig, dict, dict | None]:
     from tfaug.config import from_dict, preset, to_dict
 
     value = dict(_mapping(value, "generator"))
+    pretrain = {k: value.pop(k) for k in PRETRAIN_KEYS if k in value}
+    if pretrain and "pretrain" not in pretrain:
+        raise TfaugError(f"generator.{next(iter(pretrain))} needs generator.pretrain (a dataset spec or majority)")
+    if pretrain:
+        source = pretrain["pretrain"]
+        if not isinstance(source, str) or not source.strip():
+            raise TfaugError("generator.pretrain must be a dataset spec (e.g. digits) or majority")
+        pretrain = {"source": source.strip(), **{k.replace("pretrain_", ""): _int(pretrain[k], f"generator.{k}", 1)
+                                                 for k in PRETRAIN_KEYS[1:] if k in pretrain}}
     models = _mapping(value.pop("models", {}) or {}, "generator.models")
     base = to_dict(preset(value.pop("preset"))) if "preset" in value else {}
     try:
@@ -407,7 +431,7 @@ def _generator(value) -> tuple[GANConfig, dict]:
             raise TfaugError(f"unknown key {bad[0]!r} in generator.models.{model}; known: {', '.join(sorted(names))}")
         dataclasses.replace(cfg, model=model, **fields)  # validates values and the model name
         overrides[str(model)] = dict(fields)
-    return cfg, overrides
+    return cfg, overrides, pretrain or None
 
 
 def _filters(value) -> dict:
@@ -481,7 +505,8 @@ def as_dict(cfg: StudyConfig) -> dict[str, Any]:
             "classifier": to_dict(cfg.classifier), "classifier_epochs": cfg.classifier_epochs,
             "generator": to_dict(cfg.generator), "generator_overrides": cfg.generator_overrides,
             "filters": cfg.filters, "methods": cfg.methods, "generator_metrics": list(cfg.generator_metrics),
-            "repeats": cfg.repeats, "seed": cfg.seed, "cv": cfg.cv}
+            "repeats": cfg.repeats, "seed": cfg.seed, "cv": cfg.cv,
+            **({"pretrain": cfg.pretrain} if cfg.pretrain else {})}  # absent when unset: older study.json match
 
 
 def _setting_dict(setting: Setting) -> dict:
