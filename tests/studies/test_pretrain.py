@@ -108,10 +108,10 @@ def test_source_images_are_conformed_and_never_hold_a_test_image():
 
 
 def test_study_pretrains_once_adapts_per_draw_and_records_the_source(cheap, fake_classifier, toy_npz, tmp_path):
+    from tfaug.data.sources import load_dataset
+    from tfaug.studies.pretrain import image_hashes
     from tfaug.studies.runner import run_study
     from tfaug.studies.splits import cell_split
-    from tfaug.studies.pretrain import image_hashes
-    from tfaug.data.sources import load_dataset
 
     # The study's own dataset as the source: pretraining gets everything but the test images.
     cfg = _study(toy_npz, generator={**GEN, "pretrain": f"npz:{toy_npz}"}, strategies=["baseline", "cdcgan"])

@@ -26,14 +26,8 @@ A study file (see README "Studies") has these top-level keys; any other key is a
                   from the default control ``classifier/fewshot``; with ``name`` from the field defaults.
 - ``generator``   ``GANConfig`` fields (``model`` is the default model of ``synthetic-only``, ``curriculum``,
                   ``source-flag`` and the S3 methods), plus ``preset`` (a ``gan/...`` preset to start from) and
-                  ``models: {MODEL: {field: value}}`` (per-model overrides). Optional knowledge from outside the
-                  few images (``tfaug.studies.pretrain``): ``pretrain: SOURCE`` with SOURCE a dataset spec (its
-                  images conformed to the study's shape, test images of the study removed by content; a conditional
-                  ``model`` trained on them once per study, then adapted to every draw's K classes jointly with the
-                  ``svd`` method) or ``majority`` (imbalance regimes: per draw, trained on the classes holding at
-                  least half the largest class's count, adapted to the others); ``model`` must be ``stylegan`` or
-                  ``cdcgan`` with embedding conditioning. ``pretrain_steps: N`` (source training, default
-                  ``steps``) and ``adapt_steps: N`` (default 300 per adapted class, see the module).
+                  ``models: {MODEL: {field: value}}`` (per-model overrides); ``pretrain: SPEC|majority``,
+                  ``pretrain_steps``, ``adapt_steps``: knowledge from outside the draw (``tfaug.studies.pretrain``).
 - ``filters``     named filter specs ``{NAME: "variance,consistency:0.9"}`` or a list of specs; ``filter:NAME`` in a
                   strategy uses a named one, or NAME itself as a spec (``filter:variance``).
 - ``methods``     parameters of the S3 classifiers: ``m`` samples per class, ``L`` nearest, ``N`` votes, ``mu``
@@ -62,6 +56,7 @@ from typing import Any
 
 from tfaug.config import ClassifierConfig, GANConfig, RuntimeConfig, from_dict
 from tfaug.errors import TfaugError
+from tfaug.studies.pretrain import check_pretrain, parse_pretrain
 
 KEYS = ("name", "dataset", "test", "per_class", "imbalance", "grid", "strategies", "classifier", "generator",
         "filters", "methods", "generator_metrics", "repeats", "seed", "cv", "runtime", "quick")
@@ -209,10 +204,6 @@ def study_from_dict(data: dict, quick: bool = False) -> StudyConfig:
         repeats=_int(data.get("repeats", 3), "repeats", 1), seed=_int(data.get("seed", 0), "seed", 0),
         cv=_cv(data.get("cv")), raw=raw, runtime=_runtime(data.get("runtime")), pretrain=pretrain)
     _check_strategies(cfg)
-    if pretrain is not None:
-        from tfaug.studies.pretrain import check_pretrain
-
-        check_pretrain(cfg)
     return cfg
 
 
@@ -400,22 +391,11 @@ def _classifier(value) -> tuple[ClassifierConfig, float | None]:
         raise TfaugError(f"bad classifier settings: {e}") from None
 
 
-PRETRAIN_KEYS = ("pretrain", "pretrain_steps", "adapt_steps")
-
-
 def _generator(value) -> tuple[GANConfig, dict, dict | None]:
     from tfaug.config import from_dict, preset, to_dict
 
     value = dict(_mapping(value, "generator"))
-    pretrain = {k: value.pop(k) for k in PRETRAIN_KEYS if k in value}
-    if pretrain and "pretrain" not in pretrain:
-        raise TfaugError(f"generator.{next(iter(pretrain))} needs generator.pretrain (a dataset spec or majority)")
-    if pretrain:
-        source = pretrain["pretrain"]
-        if not isinstance(source, str) or not source.strip():
-            raise TfaugError("generator.pretrain must be a dataset spec (e.g. digits) or majority")
-        pretrain = {"source": source.strip(), **{k.replace("pretrain_", ""): _int(pretrain[k], f"generator.{k}", 1)
-                                                 for k in PRETRAIN_KEYS[1:] if k in pretrain}}
+    pretrain = parse_pretrain(value)  # pops pretrain, pretrain_steps, adapt_steps
     models = _mapping(value.pop("models", {}) or {}, "generator.models")
     base = to_dict(preset(value.pop("preset"))) if "preset" in value else {}
     try:
@@ -431,7 +411,7 @@ def _generator(value) -> tuple[GANConfig, dict, dict | None]:
             raise TfaugError(f"unknown key {bad[0]!r} in generator.models.{model}; known: {', '.join(sorted(names))}")
         dataclasses.replace(cfg, model=model, **fields)  # validates values and the model name
         overrides[str(model)] = dict(fields)
-    return cfg, overrides, pretrain or None
+    return cfg, overrides, pretrain
 
 
 def _filters(value) -> dict:
@@ -482,6 +462,8 @@ def _check_strategies(cfg: StudyConfig) -> None:
             if any(st.synthetic for st in cfg.settings):
                 raise TfaugError(f"strategy {text!r} has no generator but the grid asks for synthetic images; "
                                  "use a generative strategy such as cdcgan (or extra-real, the real-image control)")
+    if cfg.pretrain:
+        check_pretrain(cfg)
 
 
 def describe_cells(cfg: StudyConfig, cells: list[Cell] | None = None) -> str:
@@ -505,8 +487,7 @@ def as_dict(cfg: StudyConfig) -> dict[str, Any]:
             "classifier": to_dict(cfg.classifier), "classifier_epochs": cfg.classifier_epochs,
             "generator": to_dict(cfg.generator), "generator_overrides": cfg.generator_overrides,
             "filters": cfg.filters, "methods": cfg.methods, "generator_metrics": list(cfg.generator_metrics),
-            "repeats": cfg.repeats, "seed": cfg.seed, "cv": cfg.cv,
-            **({"pretrain": cfg.pretrain} if cfg.pretrain else {})}  # absent when unset: older study.json match
+            "repeats": cfg.repeats, "seed": cfg.seed, "cv": cfg.cv, **({"pretrain": cfg.pretrain} if cfg.pretrain else {})}
 
 
 def _setting_dict(setting: Setting) -> dict:

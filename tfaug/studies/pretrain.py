@@ -49,11 +49,30 @@ MAJORITY_SHARE = 0.5  # a majority class holds at least this share of the larges
 METHOD = "svd"
 COMPILED = True  # adaptation steps run as a tf.function (tests switch it off: a few eager steps trace nothing)
 
-__all__ = ["COMPILED", "KINDS", "MAJORITY", "MAJORITY_SHARE", "adapt_steps", "check_pretrain", "image_hashes",
-           "majority_classes", "pretrained_generator", "source_images"]
+__all__ = ["COMPILED", "KEYS", "KINDS", "MAJORITY", "MAJORITY_SHARE", "adapt_steps", "check_pretrain", "image_hashes",
+           "majority_classes", "parse_pretrain", "pretrained_generator", "source_images"]
 
 
 # -- validation (study config time) -------------------------------------------------------------------------
+KEYS = ("pretrain", "pretrain_steps", "adapt_steps")
+
+
+def parse_pretrain(section: dict) -> dict | None:
+    """Pop :data:`KEYS` from a study's ``generator`` mapping: ``{"source", "steps"?, "adapt_steps"?}`` or None."""
+    from tfaug.studies.config import _int
+
+    given = {k: section.pop(k) for k in KEYS if k in section}
+    if not given:
+        return None
+    if "pretrain" not in given:
+        raise TfaugError(f"generator.{next(iter(given))} needs generator.pretrain (a dataset spec or majority)")
+    source = given["pretrain"]
+    if not isinstance(source, str) or not source.strip():
+        raise TfaugError("generator.pretrain must be a dataset spec (e.g. digits) or majority")
+    steps = {k.replace("pretrain_", ""): _int(given[k], f"generator.{k}", 1) for k in KEYS[1:] if k in given}
+    return {"source": source.strip(), **steps}
+
+
 def check_pretrain(cfg) -> None:
     """Cross-key rules of ``generator.pretrain`` (one sentence each): an adaptable model, ``majority`` only in
     imbalance regimes, a well-formed dataset spec."""
@@ -249,6 +268,8 @@ def _adapt(res, src: _Source, new: list, record: dict):
     from tfaug.utils.images import to_float
 
     keep = np.isin(res.labels, new)
+    if not keep.any():
+        raise TfaugError("generator.pretrain adapts the source generator to the draw's images, but this draw has none")
     labels = (src.num_classes + np.searchsorted(np.asarray(new), res.labels[keep])).astype(np.int32)
     settings = {**DEFAULTS[METHOD], "steps": record["steps"]}
     keras.utils.set_random_seed(int(res.seed))

@@ -6,6 +6,9 @@ An adapted sampling network runs the base network on every row (with class ids c
 :class:`ClassRouter` keeps, row by row, the base's image for ``class_id < num_base_classes`` and the new network's
 image otherwise. A row of an old class therefore gets exactly the base's image (the base sees the same batch it
 would see on its own), whatever the adaptation did to the new class's weights.
+
+:class:`ClassIdMap` renames a caller's class ids to a network's (a study's pretrained-and-adapted generator serves
+the study's classes 0..K-1 with rows K0.. of a network grown from a K0-class source; ``mapped_network``).
 """
 from __future__ import annotations
 
