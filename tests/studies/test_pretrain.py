@@ -45,9 +45,9 @@ def _study(tmp, **over):
 
 
 def _resources(cfg, root, x, y, idx, seed=0):
-    from tfaug.studies.resources import CellResources
+    from tfaug.studies.executors import _locked_resources
 
-    return CellResources(cfg, images=x[idx], labels=y[idx], indices=idx, class_names=["a", "b", "c"], root=root,
+    return _locked_resources()(cfg, images=x[idx], labels=y[idx], indices=idx, class_names=["a", "b", "c"], root=root,
                          seed=seed)
 
 
@@ -125,7 +125,8 @@ def test_study_pretrains_once_adapts_per_draw_and_records_the_source(cheap, fake
     test = cell_split(cfg, ds.labels, cfg.settings[0], 0).test
     fed = cheap[0][1]
     assert len(fed) == len(ds) - len(test) and not image_hashes(fed) & image_hashes(ds.images[test])
-    runs = sorted(p.name for p in (out / "generators").iterdir())
+    assert f"- Generator `cdcgan` pretrained once on `npz:{toy_npz}`" in (out / "summary.md").read_text()
+    runs = sorted(p.name for p in (out / "generators").iterdir() if not p.name.startswith("."))
     assert len(runs) == 2 and runs[1].startswith("pretrain-cdcgan-")
     for r in (0, 1):
         assert (out / "generators" / "k=3" / f"r{r}" / "cdcgan" / "checkpoints" / "generator.keras").is_file()
@@ -144,6 +145,8 @@ def test_adapted_generator_samples_every_target_class_and_is_reused(cheap, toy_n
     imgs = gen.sample(ids, seeds)
     assert imgs.shape == (6, 8, 8, 1) and imgs.dtype == np.float32 and -1 <= imgs.min() <= imgs.max() <= 1
     assert gen.num_classes == 3 and [r for r, _ in cheap] == ["pretrain"]
+    # Parallel workers lock the study-level source run beside the draws' scopes.
+    assert len(list((tmp_path / "generators").glob(".pretrain-cdcgan-*.lock"))) == 1
     # digits (10 classes) is the source: target class c is the network's class 10 + c, not a digit class.
     source = load_generator(next((tmp_path / "generators").glob("pretrain-*")))
     assert not np.allclose(source.sample(ids, seeds), imgs)

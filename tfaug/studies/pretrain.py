@@ -50,7 +50,7 @@ METHOD = "svd"
 COMPILED = True  # adaptation steps run as a tf.function (tests switch it off: a few eager steps trace nothing)
 
 __all__ = ["COMPILED", "KEYS", "KINDS", "MAJORITY", "MAJORITY_SHARE", "adapt_steps", "check_pretrain", "image_hashes",
-           "majority_classes", "parse_pretrain", "pretrained_generator", "source_images"]
+           "majority_classes", "note", "parse_pretrain", "pretrained_generator", "source_images"]
 
 
 # -- validation (study config time) -------------------------------------------------------------------------
@@ -94,6 +94,18 @@ def check_pretrain(cfg) -> None:
     from tfaug.data.sources import parse_spec
 
     parse_spec(source)
+
+
+def note(cfg) -> str:
+    """One report sentence saying what the study's generator learnt from beyond each draw."""
+    model, steps = cfg.generator.model, cfg.pretrain.get("steps") or cfg.generator_config(cfg.generator.model, 0).steps
+    adapt = cfg.pretrain.get("adapt_steps")
+    adapt = f"{adapt} svd steps" if adapt else "svd, 300 steps per adapted class"
+    if cfg.pretrain["source"] == MAJORITY:
+        return (f"Generator `{model}` pretrained per draw on its majority classes (count >= half the largest) for "
+                f"{steps} steps, then adapted jointly to its minority classes ({adapt}); rows: generator_source.")
+    return (f"Generator `{model}` pretrained once on `{cfg.pretrain['source']}` ({steps} steps; its images equal to a "
+            f"test image removed), then adapted jointly to each draw's classes ({adapt}); rows: generator_source.")
 
 
 # -- pieces -------------------------------------------------------------------------------------------------
