@@ -126,7 +126,11 @@ def majority_classes(labels, num_classes: int) -> tuple[list[int], list[int]]:
 
 def image_hashes(images) -> set[str]:
     """SHA-1 of each uint8 image's bytes (the content identity used to keep test images out of pretraining)."""
-    return {hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest() for x in np.asarray(images)}
+    return {_digest(x) for x in np.asarray(images)}
+
+
+def _digest(image) -> str:
+    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
 
 
 def source_images(spec: str, image_shape, exclude=None) -> tuple[np.ndarray, np.ndarray, list, int]:
@@ -147,8 +151,7 @@ def source_images(spec: str, image_shape, exclude=None) -> tuple[np.ndarray, np.
     keep = np.ones(len(x), bool)
     if exclude is not None and len(exclude):
         banned = image_hashes(exclude)
-        keep = np.array([h not in banned for h in (hashlib.sha1(np.ascontiguousarray(a).tobytes()).hexdigest()
-                                                   for a in x)], bool)
+        keep = np.array([_digest(a) not in banned for a in x], bool)
     if not keep.any():
         raise TfaugError(f"pretraining source {spec} has no image left once the study's test images are removed")
     return x[keep], np.asarray(ds.labels, np.int32)[keep], list(ds.class_names), int((~keep).sum())
@@ -230,7 +233,10 @@ def _source_run(res, run_dir: Path, load, gcfg, record: dict) -> _Source:
             res.seconds += time.perf_counter() - t0
             return _Source(run_dir, model.sampling_network, model.discriminator, int(config["data"]["num_classes"]))
     images, labels, names, removed = load()
-    info = {**res.info, "role": "pretrain", "pretrain": record, "n_removed_test_images": removed}
+    # A study-level source run serves every draw: it records the study's dataset, not the draw that trained it first.
+    info = res.info if "train_indices" in record else {
+        k: v for k, v in res.info.items() if k not in ("scope", "repeat", "fold")}
+    info = {**info, "role": "pretrain", "pretrain": record, "n_removed_test_images": removed}
     if "train_indices" in record:
         info["train_indices"] = record["train_indices"]
     run = train_gan(images, labels, class_names=names, cfg=gcfg, out=run_dir, data_info=info, resume=exists,
