@@ -142,7 +142,7 @@ def adapt_run(run_dir, images, *, new_class: str, method: str, out, steps: int |
             src.generator, src.discriminator, src.source_classes, k_id, real, method=method, seed=int(seed),
             settings=settings, progress=progress, freeze_fraction=freeze_fraction, diffaugment=DIFFAUGMENT,
             r1_gamma=R1_GAMMA, ema_decay=EMA_DECAY, eager=not compiled)
-        _set_class_w_avg(new_net, k_id, seed)
+        set_class_w_avg(new_net, k_id, seed)
     seconds = time.perf_counter() - t0
 
     from tfaug.models.networks.routing import routed_network
@@ -190,14 +190,18 @@ def prepare_images(images: np.ndarray, image_shape: tuple) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ training
 def train_new_class(generator, discriminator, source_classes: int, class_id: int, real: np.ndarray, *, method: str,
                     seed: int, settings: dict, progress: bool, freeze_fraction: float, diffaugment: str,
-                    r1_gamma: float, ema_decay: float, eager: bool = False):
-    """Grow ``generator`` and ``discriminator`` to ``class_id + 1`` classes and train class ``class_id`` on ``real``.
+                    r1_gamma: float, ema_decay: float, eager: bool = False, labels=None):
+    """Grow ``generator`` and ``discriminator`` by new classes (ids ``class_id ..``) and train them on ``real``.
 
     Args:
         generator: sampling network ``[z, class_id(, truncation)] -> images`` with ``source_classes`` classes.
         discriminator: ``[images, class_id] -> logits [N, 1]``, no BatchNorm.
+        class_id: the first new class id (>= ``source_classes``); its row and every later row are trainable.
         real: float32 [k, H, W, C] in [-1, 1].
         settings: ``steps``, ``batch_size``, ``g_lr``, ``d_lr``.
+        labels: int [k] class id of each image of ``real``, each >= ``class_id`` (None: all ``class_id``, one new
+            class). Several new classes are adapted jointly: a batch draws images of any of them, and G makes its
+            fakes with the batch's labels, so D judges (image, class) pairs of every new class at once.
 
     Returns:
         ``(adapted generator with the EMA values, history records, G's trainable parameter count)``.
@@ -209,7 +213,10 @@ def train_new_class(generator, discriminator, source_classes: int, class_id: int
     from tfaug.fewshot.reparam import grow_network, parametrise
     from tfaug.models.losses import d_loss_nonsaturating, g_loss_nonsaturating, r1_penalty
 
-    n_classes = class_id + 1
+    labels = np.full(len(real), class_id, np.int32) if labels is None else np.asarray(labels, np.int32)
+    if len(labels) != len(real) or (len(labels) and labels.min() < class_id):
+        raise TfaugError(f"{len(real)} images need as many labels, each >= the first new class id {class_id}")
+    n_classes = int(max(class_id, labels.max(initial=class_id))) + 1
     g, g_tables = grow_network(generator, source_classes, n_classes, name="new_class_generator")
     d, d_tables = grow_network(discriminator, source_classes, n_classes, name="new_class_discriminator")
     gp = parametrise(g, method, class_tables=g_tables, first_new_row=class_id, freeze_fraction=freeze_fraction)
@@ -224,32 +231,31 @@ def train_new_class(generator, discriminator, source_classes: int, class_id: int
     seeds = keras.random.SeedGenerator(int(seed))
     three = len(g.inputs) == 3
     batch, z_dim = int(settings["batch_size"]), int(g.inputs[0].shape[-1])
-    labels = tf.fill([batch], tf.constant(class_id, tf.int32))
 
-    def run_g(z):
-        args = [z, labels, tf.ones([batch], tf.float32)] if three else [z, labels]
+    def run_g(z, ids):
+        args = [z, ids, tf.ones([batch], tf.float32)] if three else [z, ids]
         with keras.StatelessScope(state_mapping=gp.state_mapping()):
             return g(args, training=False)
 
-    def run_d(x, mapping):
+    def run_d(x, ids, mapping):
         with keras.StatelessScope(state_mapping=mapping):
-            return d([x, labels], training=True)
+            return d([x, ids], training=True)
 
-    def step(real_batch, z):
-        fake = run_g(z)
+    def step(real_batch, ids, z):
+        fake = run_g(z, ids)
         with tf.GradientTape() as tape:
             mapping = dp.state_mapping()
             real_in = diff_augment(real_batch, diffaugment, seed_generator=seeds)
             fake_in = diff_augment(fake, diffaugment, seed_generator=seeds)
-            real_logits, fake_logits = run_d(real_in, mapping), run_d(fake_in, mapping)
+            real_logits, fake_logits = run_d(real_in, ids, mapping), run_d(fake_in, ids, mapping)
             adv = tf.reduce_mean(d_loss_nonsaturating(real_logits, fake_logits))
-            r1 = tf.reduce_mean(r1_penalty(real_in, lambda x: run_d(x, mapping), r1_gamma))
+            r1 = tf.reduce_mean(r1_penalty(real_in, lambda x: run_d(x, ids, mapping), r1_gamma))
             d_loss = adv + r1
         d_opt.apply(tape.gradient(d_loss, dp.parameters), dp.parameters)
         with tf.GradientTape() as tape:
-            fake = run_g(z)
+            fake = run_g(z, ids)
             fake_in = diff_augment(fake, diffaugment, seed_generator=seeds)
-            g_loss = tf.reduce_mean(g_loss_nonsaturating(run_d(fake_in, dp.state_mapping())))
+            g_loss = tf.reduce_mean(g_loss_nonsaturating(run_d(fake_in, ids, dp.state_mapping())))
         g_opt.apply(tape.gradient(g_loss, gp.parameters), gp.parameters)
         for e, p in zip(ema, gp.parameters):
             e.assign(ema_decay * e.value + (1.0 - ema_decay) * p.value)
@@ -265,7 +271,7 @@ def train_new_class(generator, discriminator, source_classes: int, class_id: int
     for i in range(1, total + 1):
         idx = rng.integers(0, len(real), batch)
         z = rng.standard_normal((batch, z_dim)).astype(np.float32)
-        logs = fn(tf.constant(real[idx]), tf.constant(z))
+        logs = fn(tf.constant(real[idx]), tf.constant(labels[idx]), tf.constant(z))
         if bar is not None:
             bar.update(1)
         if i % log_every == 0 or i == total:
@@ -330,7 +336,7 @@ def _age_network(src: _Source, real, encoder, steps: int, seed, progress):
     return net, [record], 0
 
 
-def _set_class_w_avg(net, class_id: int, seed: int) -> None:
+def set_class_w_avg(net, class_id: int, seed: int) -> None:
     """A style generator's truncation centre of the new class = the mean w of its mapping network over many z."""
     try:
         trunc, mapping = net.get_layer("truncation"), net.get_layer("mapping")
@@ -431,4 +437,5 @@ def adapt_command(args) -> int:
     return 0
 
 
-__all__ = ["AdaptResult", "DEFAULTS", "METHODS", "adapt_command", "adapt_run", "load_class_images", "prepare_images"]
+__all__ = ["AdaptResult", "DEFAULTS", "METHODS", "adapt_command", "adapt_run", "load_class_images", "prepare_images",
+           "set_class_w_avg", "train_new_class"]

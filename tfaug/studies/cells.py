@@ -73,6 +73,19 @@ class _State:
         self.cache: OrderedDict = OrderedDict()
         self.capacity = 2 * ((cfg.cv or {}).get("folds", 0) + 1)
 
+    def test_images(self):
+        """uint8 images of the study's test set (``test_large`` when asked: the same in every setting and repeat),
+        which a ``generator.pretrain`` source must not contain; None without pretraining."""
+        if not getattr(self.cfg, "pretrain", None):
+            return None
+        if getattr(self, "_test_images", None) is None:
+            from tfaug.studies.splits import cell_split
+
+            split = cell_split(self.cfg, self.labels, self.cfg.settings[0], 0)
+            test = split.test_large if split.test_large is not None else split.test
+            self._test_images = self.images[np.asarray(test, np.int64)]
+        return self._test_images
+
     def float_images(self, idx) -> np.ndarray:
         from tfaug.utils.images import to_float
 
@@ -89,7 +102,7 @@ class _State:
             root=self.out / "generators" / scope / f"r{repeat}", seed=seed, suffix=suffix,
             heldout=self.images[heldout] if len(heldout) else None, progress=self.progress,
             info={"spec": self.cfg.dataset, "one_vs_rest": self.cfg.one_vs_rest, "scope": scope, "repeat": repeat,
-                  "fold": fold})
+                  "fold": fold}, exclude=self.test_images())
         self.cache[key] = res
         while len(self.cache) > self.capacity:
             self.cache.popitem(last=False)
@@ -134,6 +147,7 @@ class _State:
         if model is not None:
             row.update(res.generator_metrics(model))
         row.update(fit.counts)
+        row["generator_source"] = _generator_source(cfg, strategy)
         row["generator_seconds"] = round(res.seconds - before, 2)
         row["train_seconds"] = round(fit.seconds, 2)
         row["wall_seconds"] = round(time.perf_counter() - t0, 2)
@@ -237,6 +251,15 @@ class _Real:
         self.idx = np.asarray(idx, np.int64)
         self.x = state.float_images(self.idx)
         self.y = state.labels[self.idx].astype(np.int32)
+
+
+def _generator_source(cfg, strategy) -> str:
+    """What the cell's pretrained generator learnt from beyond its draw (``generator.pretrain``: a dataset spec or
+    ``majority``); "" when the strategy samples no pretrained generator."""
+    pretrain = getattr(cfg, "pretrain", None)
+    if not pretrain or cfg.generator.model not in strategy.needs.generators:
+        return ""
+    return str(pretrain["source"])
 
 
 def _predict(model, x) -> np.ndarray:

@@ -30,7 +30,8 @@ A study file (see README "Studies") has these top-level keys; any other key is a
                   from the default control ``classifier/fewshot``; with ``name`` from the field defaults.
 - ``generator``   ``GANConfig`` fields (``model`` is the default model of ``synthetic-only``, ``curriculum``,
                   ``source-flag`` and the S3 methods), plus ``preset`` (a ``gan/...`` preset to start from) and
-                  ``models: {MODEL: {field: value}}`` (per-model overrides).
+                  ``models: {MODEL: {field: value}}`` (per-model overrides); ``pretrain: SPEC|majority``,
+                  ``pretrain_steps``, ``adapt_steps``: knowledge from outside the draw (``tfaug.studies.pretrain``).
 - ``filters``     named filter specs ``{NAME: "variance,consistency:0.9"}`` or a list of specs; ``filter:NAME`` in a
                   strategy uses a named one, or NAME itself as a spec (``filter:variance``).
 - ``methods``     parameters of the S3 classifiers: ``m`` samples per class, ``L`` nearest, ``N`` votes, ``mu``
@@ -59,6 +60,7 @@ from typing import Any
 
 from tfaug.config import ClassifierConfig, GANConfig, RuntimeConfig, from_dict
 from tfaug.errors import TfaugError
+from tfaug.studies.pretrain import check_pretrain, parse_pretrain
 
 KEYS = ("name", "dataset", "test", "per_class", "imbalance", "grid", "strategies", "classifier", "generator",
         "filters", "methods", "generator_metrics", "repeats", "seed", "cv", "runtime", "quick")
@@ -132,6 +134,7 @@ class StudyConfig:
     cv: dict | None
     raw: dict = field(default_factory=dict, compare=False)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig, compare=False)
+    pretrain: dict | None = None  # {"source", "steps", "adapt_steps"} of generator.pretrain, or None
 
     def generator_config(self, model: str, seed: int) -> GANConfig:
         """The GAN config for ``model`` in a repeat with ``seed`` (per-model overrides applied)."""
@@ -190,7 +193,7 @@ def study_from_dict(data: dict, quick: bool = False) -> StudyConfig:
     settings = _settings(regimes[0], data[regimes[0]])
     strategies = _strategies(data["strategies"])
     clf, epochs = _classifier(data.get("classifier") or {})
-    gen, overrides = _generator(data.get("generator") or {})
+    gen, overrides, pretrain = _generator(data.get("generator") or {})
     filters = _filters(data.get("filters"))
     methods = _methods(data.get("methods") or {})
     gm = data.get("generator_metrics", ["kid", "copies"])
@@ -203,7 +206,7 @@ def study_from_dict(data: dict, quick: bool = False) -> StudyConfig:
         settings=settings, strategies=strategies, classifier=clf, classifier_epochs=epochs, generator=gen,
         generator_overrides=overrides, filters=filters, methods=methods, generator_metrics=gm,
         repeats=_int(data.get("repeats", 3), "repeats", 1), seed=_int(data.get("seed", 0), "seed", 0),
-        cv=_cv(data.get("cv")), raw=raw, runtime=_runtime(data.get("runtime")))
+        cv=_cv(data.get("cv")), raw=raw, runtime=_runtime(data.get("runtime")), pretrain=pretrain)
     _check_strategies(cfg)
     return cfg
 
@@ -395,10 +398,11 @@ def _classifier(value) -> tuple[ClassifierConfig, float | None]:
         raise TfaugError(f"bad classifier settings: {e}") from None
 
 
-def _generator(value) -> tuple[GANConfig, dict]:
+def _generator(value) -> tuple[GANConfig, dict, dict | None]:
     from tfaug.config import from_dict, preset, to_dict
 
     value = dict(_mapping(value, "generator"))
+    pretrain = parse_pretrain(value)  # pops pretrain, pretrain_steps, adapt_steps
     models = _mapping(value.pop("models", {}) or {}, "generator.models")
     base = to_dict(preset(value.pop("preset"))) if "preset" in value else {}
     try:
@@ -414,7 +418,7 @@ def _generator(value) -> tuple[GANConfig, dict]:
             raise TfaugError(f"unknown key {bad[0]!r} in generator.models.{model}; known: {', '.join(sorted(names))}")
         dataclasses.replace(cfg, model=model, **fields)  # validates values and the model name
         overrides[str(model)] = dict(fields)
-    return cfg, overrides
+    return cfg, overrides, pretrain
 
 
 def _filters(value) -> dict:
@@ -465,6 +469,8 @@ def _check_strategies(cfg: StudyConfig) -> None:
             if any(st.synthetic for st in cfg.settings):
                 raise TfaugError(f"strategy {text!r} has no generator but the grid asks for synthetic images; "
                                  "use a generative strategy such as cdcgan (or extra-real, the real-image control)")
+    if cfg.pretrain:
+        check_pretrain(cfg)
 
 
 def describe_cells(cfg: StudyConfig, cells: list[Cell] | None = None) -> str:
@@ -488,7 +494,7 @@ def as_dict(cfg: StudyConfig) -> dict[str, Any]:
             "classifier": to_dict(cfg.classifier), "classifier_epochs": cfg.classifier_epochs,
             "generator": to_dict(cfg.generator), "generator_overrides": cfg.generator_overrides,
             "filters": cfg.filters, "methods": cfg.methods, "generator_metrics": list(cfg.generator_metrics),
-            "repeats": cfg.repeats, "seed": cfg.seed, "cv": cfg.cv}
+            "repeats": cfg.repeats, "seed": cfg.seed, "cv": cfg.cv, **({"pretrain": cfg.pretrain} if cfg.pretrain else {})}
 
 
 def _setting_dict(setting: Setting) -> dict:

@@ -227,8 +227,8 @@ def _locked_resources():
     from tfaug.studies.resources import CellResources
 
     class LockedResources(CellResources):
-        def _guard(self, name: str):
-            return run_lock(self.root / name)
+        def _guard_dir(self, run_dir):
+            return run_lock(run_dir)
 
     return LockedResources
 

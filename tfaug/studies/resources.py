@@ -7,7 +7,9 @@ trains sees those images only, never a test image:
 - ``generator(model)``: the zoo model ``model`` trained with ``cfg.generator_config(model, seed)`` by
   ``tfaug.training.gan_runner.train_gan`` in ``ROOT/<model>[-fold<i>]``; the run's ``config.json`` records the
   training indices (``data.train_indices``). A finished run is reused (weights restored, no training), an
-  interrupted one resumed.
+  interrupted one resumed. With ``generator.pretrain`` the study's ``generator.model`` is instead pretrained on the
+  source and adapted to the draw (``tfaug.studies.pretrain``; the source run of a dataset spec is shared by every
+  draw in ``OUT/generators/pretrain-<model>-<hash>``).
 - ``probabilities_fn()``: softmax probabilities of a judge classifier (``cfg.classifier``) trained on the images;
   ``ROOT/judge[-fold<i>].json`` records its training indices.
 - ``encode_fn()``: the posterior mean of a ``vae`` zoo model (``methods.latent_dim``, ``methods.encoder_steps``)
@@ -61,14 +63,16 @@ class CellResources:
         heldout: optional uint8 real images the generators never saw (the copy threshold of ``gen_copies``).
         info: extra facts recorded in each run's ``data_info``.
         progress: show training progress bars.
+        exclude: optional uint8 images (the study's test images) that no pretraining source may contain.
     """
 
     def __init__(self, cfg, *, images, labels, indices, class_names, root, seed: int, suffix: str = "",
-                 heldout=None, info: dict | None = None, progress: bool = False):
+                 heldout=None, info: dict | None = None, progress: bool = False, exclude=None):
         self.cfg, self.images, self.labels = cfg, np.asarray(images), np.asarray(labels, np.int32)
         self.indices = np.asarray(indices, np.int64)
         self.class_names, self.root, self.seed, self.suffix = list(class_names), Path(root), int(seed), suffix
         self.heldout, self.info, self.progress = heldout, dict(info or {}), progress
+        self.exclude = exclude
         self.seconds = 0.0  # time spent training here (generators, judge, encoder)
         self._models: dict[str, object] = {}
         self._judge = None
@@ -80,6 +84,10 @@ class CellResources:
     # -- Resources protocol ---------------------------------------------------------------------------------
     def generator(self, model: str):
         """The zoo model ``model`` (in memory; ``sample(class_ids, seeds)``) trained on this draw only."""
+        if model not in self._models and getattr(self.cfg, "pretrain", None) and model == self.cfg.generator.model:
+            from tfaug.studies.pretrain import pretrained_generator
+
+            self._models[model] = pretrained_generator(self, model)
         if model not in self._models:
             cfg = self.cfg.generator_config(model, self.seed)
             self._models[model] = self._train(model, cfg, f"{model}{self.suffix}", "generator")
@@ -202,6 +210,10 @@ class CellResources:
     # -- training ---------------------------------------------------------------------------------------
     def _guard(self, name: str):
         """Context held while run ``root/name`` is trained or loaded (parallel workers lock it; here: nothing)."""
+        return self._guard_dir(self.root / name)
+
+    def _guard_dir(self, run_dir: Path):
+        """Context held while run directory ``run_dir`` (anywhere) is trained or loaded; here: nothing."""
         return contextlib.nullcontext()
 
     def _train(self, model: str, cfg, name: str, role: str):
@@ -324,7 +336,7 @@ def sample_grids(cfg, out: Path, class_names, image_shape) -> dict:
         if not root.is_dir():
             continue
         for run in sorted(root.iterdir()):
-            if "-fold" in run.name or run.name.startswith("encoder") or not run.is_dir():
+            if "-fold" in run.name or run.name.startswith(("encoder", "pretrain")) or not run.is_dir():
                 continue
             if not (run / "checkpoints" / "generator.keras").exists():
                 continue

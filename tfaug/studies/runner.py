@@ -169,6 +169,10 @@ def _notes(cfg) -> list[str]:
     notes.append(f"Classifier `{clf.name}` (width {clf.width}), {budget}, batch {clf.batch_size}, lr {clf.lr:g}.")
     notes.append(f"Generators: {cfg.generator.steps} steps, batch {cfg.generator.batch_size}, width "
                  f"{cfg.generator.width} (per-model overrides: {cfg.generator_overrides or 'none'}).")
+    if getattr(cfg, "pretrain", None):
+        from tfaug.studies.pretrain import note
+
+        notes.append(note(cfg))
     if cfg.cv:
         kind = "group-aware (folds over real originals)" if cfg.cv["group_aware"] else \
             "naive (folds over the enriched set: copies cross folds, S1's leak)"

@@ -6,6 +6,9 @@ An adapted sampling network runs the base network on every row (with class ids c
 :class:`ClassRouter` keeps, row by row, the base's image for ``class_id < num_base_classes`` and the new network's
 image otherwise. A row of an old class therefore gets exactly the base's image (the base sees the same batch it
 would see on its own), whatever the adaptation did to the new class's weights.
+
+:class:`ClassIdMap` renames a caller's class ids to a network's (a study's pretrained-and-adapted generator serves
+the study's classes 0..K-1 with rows K0.. of a network grown from a K0-class source; ``mapped_network``).
 """
 from __future__ import annotations
 
@@ -114,9 +117,52 @@ def routed_network(base: keras.Model, new: keras.Model, num_base_classes: int, *
     return keras.Model(inputs, images, name=name)
 
 
+@keras.saving.register_keras_serializable(package="tfaug")
+class ClassIdMap(layers.Layer):
+    """``class_id int32 [N] -> table[class_id]`` int32 [N]: a caller's class ids (``0 .. len(table) - 1``) renamed
+    to the ids a network knows (e.g. target class c of a pretrained-and-adapted generator -> K0 + c).
+
+    Args:
+        table: one network class id (>= 0) per caller class id; at least one entry.
+    """
+
+    def __init__(self, table, **kwargs):
+        super().__init__(**kwargs)
+        table = [int(v) for v in table]
+        if not table or min(table) < 0:
+            raise TfaugError(f"a class-id table needs at least one id, all >= 0; got {table!r}")
+        self.table = table
+        self.built = True
+
+    def call(self, class_id):
+        table = ops.convert_to_tensor(self.table, dtype="int32")
+        return ops.take(table, ops.cast(class_id, "int32"), axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_output_spec(self, class_id):
+        return keras.KerasTensor(class_id.shape, dtype="int32")
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "table": list(self.table)}
+
+
+def mapped_network(net: keras.Model, table, *, name: str) -> keras.Model:
+    """``net`` behind a :class:`ClassIdMap`: same inputs ``[z, class_id(, truncation)]`` and output, but caller class
+    id c is run as ``net``'s class ``table[c]`` (caller ids ``0 .. len(table) - 1``)."""
+    if len(net.inputs) not in (2, 3):
+        raise TfaugError(f"a class-mapped network must take [z, class_id(, truncation)], it takes {len(net.inputs)} "
+                         "inputs")
+    inputs = [keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype, name=_input_name(t, i))
+              for i, t in enumerate(net.inputs)]
+    mapped = ClassIdMap(table, name="class_map")(inputs[1])
+    return keras.Model(inputs, net([inputs[0], mapped, *inputs[2:]]), name=name)
+
+
 def _input_name(tensor, index: int) -> str:
     name = str(getattr(tensor, "name", "") or "")
     return name.split(":")[0] or ("z", "class_id", "truncation")[index]
 
 
-__all__ = ["ClampClassId", "ClassRouter", "routed_network"]
+__all__ = ["ClampClassId", "ClassIdMap", "ClassRouter", "mapped_network", "routed_network"]
