@@ -75,6 +75,25 @@ def render_section(key: str, path: str | Path, docs: Path) -> str:
     return f"{_marker(key)}\n{body}\n{_marker(key, end=True)}\n"
 
 
+def study_section(key: str, run: str | Path, docs: Path, notes: str | None, command: str) -> str:
+    """A study run's section (``tfaug.studies.report``: tables, plots into ``docs/results/<key>/``) between markers,
+    with the Markdown of ``notes`` after its heading and the regenerating command."""
+    from tfaug.errors import TfaugError
+    from tfaug.studies.report import study_section_markdown
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", key):
+        raise TfaugError(f"--study-section key {key!r} must be letters, digits, '.', '_' or '-'")
+    body = study_section_markdown(key, Path(run), docs)
+    head, _, rest = body.partition("\n")
+    extra = [f"Regenerate: `{command}`", ""]
+    if notes:
+        try:
+            extra = [Path(notes).read_text(encoding="utf-8").strip(), ""] + extra
+        except OSError as e:
+            raise TfaugError(f"cannot read --notes {key}={notes}: {e.strerror}") from None
+    return f"{_marker(key)}\n" + "\n".join([head, "", *extra, rest.strip()]) + f"\n{_marker(key, end=True)}\n"
+
+
 def put_sections(document: str, sections: dict[str, str]) -> str:
     """``document`` with each rendered section replacing its marked block, or appended when it has none."""
     for key, block in sections.items():
@@ -94,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--section", action="append", default=[], metavar="KEY=FILE.md",
                         help="a rendered Markdown section (e.g. a benchmark's section.md) put after the studies; "
                              "without --study only this section of the existing --out is replaced (repeatable)")
+    parser.add_argument("--study-section", action="append", default=[], metavar="KEY=RUN_DIR",
+                        help="a study run rendered as one marked section of the existing --out (replaced, or "
+                             "appended when new), the rest of the document kept (repeatable)")
+    parser.add_argument("--notes", action="append", default=[], metavar="KEY=FILE.md",
+                        help="Markdown put at the top of --study-section KEY (what the tables say)")
     parser.add_argument("--out", default="docs/RESULTS.md", help="the Markdown file to write (default %(default)s)")
     parser.add_argument("--preface", metavar="FILE.md", help="Markdown inserted after the header (how the runs were made)")
     args = parser.parse_args(argv)
@@ -103,11 +127,25 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     command = " ".join(["python scripts/results_doc.py", *map(shlex.quote, argv)])
-    if not args.study and not args.section:
-        parser.error("give at least one --study KEY=RUN_DIR or --section KEY=FILE.md")
+    if not args.study and not args.section and not args.study_section:
+        parser.error("give at least one --study KEY=RUN_DIR, --section KEY=FILE.md or --study-section KEY=RUN_DIR")
     try:
         out = Path(args.out)
         sections = _pairs(args.section, "--section", "KEY=FILE.md (e.g. fewshot-heldout=runs/x/section.md)")
+        if args.study_section:
+            if args.study:
+                raise TfaugError("--study-section changes one section of an existing document; without --study")
+            notes = _pairs(args.notes, "--notes", "KEY=FILE.md")
+            studies = _pairs(args.study_section, "--study-section", "KEY=RUN_DIR")
+            unknown = sorted(set(notes) - set(studies))
+            if unknown:
+                raise TfaugError(f"--notes {unknown[0]} has no --study-section {unknown[0]}=RUN_DIR")
+            document = out.read_text(encoding="utf-8") if out.exists() else "# tfaug results\n"
+            rendered = {k: study_section(k, run, out.parent, notes.get(k), command) for k, run in studies.items()}
+            rendered.update({k: render_section(k, p, out.parent) for k, p in sections.items()})
+            atomic_write_text(out, put_sections(document, rendered))
+            print(f"wrote {out} (section(s) {', '.join(rendered)})")
+            return 0
         if not args.study:  # only the sections of the existing document change
             if args.preface:
                 raise TfaugError("--preface needs --study (without it the existing document's preface is kept)")

@@ -218,3 +218,35 @@ def test_long_tail_columns_appear_only_for_imbalanced_settings():
     long_tail, balanced = text.split("k=10")
     assert "balanced acc. | head acc. | middle acc. | tail acc." in long_tail
     assert "balanced acc." not in balanced and "tail acc." not in balanced
+
+
+def test_results_doc_study_section_replaces_one_section_and_keeps_the_rest(tmp_path, monkeypatch):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    run = tmp_path / "runs" / "few"
+    run.mkdir(parents=True)
+    _fake_run(run, "few toy", ["k=1", "k=10"], ["classic", "cdcgan"], _study_rows())
+    out = tmp_path / "docs" / "RESULTS.md"
+    out.parent.mkdir()
+    out.write_text("# tfaug results\n\n## kept — an older section\n\nkeep me\n")
+    notes = tmp_path / "notes.md"
+    notes.write_text("What the tables say.")
+    script = str(Path(__file__).resolve().parents[2] / "scripts" / "results_doc.py")
+    argv = [script, "--study-section", f"few={run}", "--notes", f"few={notes}", "--out", str(out)]
+    for _ in range(2):  # the second run replaces the section instead of appending another
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as exc:
+            runpy.run_path(script, run_name="__main__")
+        assert exc.value.code == 0
+    doc = out.read_text()
+    assert "keep me" in doc and doc.count("<!-- section: few -->") == 1 and doc.count("## few — few toy") == 1
+    assert doc.index("## few — few toy") < doc.index("What the tables say.") < doc.index("#### k=1")
+    assert "Regenerate: `python scripts/results_doc.py --study-section" in doc
+    assert (out.parent / "results" / "few" / "accuracy.png").is_file()
+    monkeypatch.setattr(sys, "argv", [script, "--study-section", f"few={run}", "--notes", f"other={notes}",
+                                      "--out", str(out)])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(script, run_name="__main__")
+    assert exc.value.code == 2

@@ -343,6 +343,12 @@ def results_document(studies: Mapping[str, str | os.PathLike], out: str | os.Pat
     return atomic_write_text(out, "\n".join(parts))
 
 
+def study_section_markdown(key: str, run: Path, docs: Path) -> str:
+    """One study run's ``docs/RESULTS.md`` section: heading, protocol line, tables, plots (into
+    ``docs/results/<key>/``), beside the published study when ``key`` names one (``s3`` ...)."""
+    return _study_section(key, Path(run), Path(docs))
+
+
 def _study_section(key: str, run: Path, docs: Path) -> str:
     from tfaug.errors import TfaugError
     from tfaug.studies.published import PUBLISHED, comparison_table, study_key
