@@ -1,0 +1,203 @@
+"""Decode the large numeric arrays of a JSON document straight into numpy (issue 21, the REST client's replies).
+
+A 256-image predict reply is ~1.1 MB of nested integer lists. ``orjson.loads`` turns it into ~200,000 Python ints
+in ~1,300 lists, and ``np.asarray`` walks them again: with the collector's passes over TensorFlow's heap this was
+the largest cost of a REST request. :func:`loads_arrays` instead finds each long, regular array of JSON numbers in
+the bytes with vectorised numpy scans, validates it against JSON's grammar, reads its numbers with
+``np.fromstring`` (C ``strtod``/``strtoll``; correctly rounded, so every float is the one ``float(text)`` gives)
+and parses the rest of the document, with a placeholder for each array, with :func:`tfaug.serving.fastjson.loads`.
+
+Anything out of the ordinary is left to :func:`fastjson.loads` and comes back as nested lists, exactly as before:
+ragged or mixed-depth arrays, empty arrays, booleans or nulls among the numbers, integers of 19 or more digits,
+documents with backslash escapes, and invalid JSON (which then fails with ``fastjson.loads``'s own message).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from tfaug.serving import fastjson
+
+__all__ = ["loads_arrays"]
+
+# Byte classes: 0 other, 1 whitespace, 2 '[', 3 ']', 4 ',', 5 digit, 6 '-', 7 '+', 8 '.', 9 'e'/'E'.
+_WS, _OPEN, _CLOSE, _COMMA, _DIGIT, _MINUS, _PLUS, _DOT, _EXP = range(1, 10)
+_CLASS = np.zeros(256, np.int8)
+for _chars, _cls in ((b" \t\n\r", _WS), (b"[", _OPEN), (b"]", _CLOSE), (b",", _COMMA), (b"0123456789", _DIGIT),
+                     (b"-", _MINUS), (b"+", _PLUS), (b".", _DOT), (b"eE", _EXP)):
+    _CLASS[list(_chars)] = _cls
+_NUMBER_TO_ZERO = bytes.maketrans(b"-123456789", b"0000000000")  # a number's first byte, in the skeleton
+_BLANK_STRUCTURE = bytes.maketrans(b"[],", b"   ")  # leaves the numbers, separated by spaces, for np.fromstring
+_MAX_INT_DIGITS = 18  # int64 holds every 18-digit integer; longer ones keep the standard library's exact ints
+
+
+def loads_arrays(data: bytes | bytearray | memoryview, min_bytes: int = 1024):
+    """JSON bytes -> Python objects as :func:`fastjson.loads` returns them, except that each regular array of
+    JSON numbers whose text is at least ``min_bytes`` (>= 2) long comes back as a numpy array: int64 when all its
+    numbers are integers (of at most 18 digits), float64 otherwise, with the array's nested shape.
+
+    Raises:
+        ValueError or UnicodeDecodeError: not JSON, exactly as :func:`fastjson.loads` raises them.
+    """
+    raw = bytes(data)
+    if len(raw) < max(int(min_bytes), 2) or b"\\" in raw:  # no escapes: every '"' opens or closes a string
+        return fastjson.loads(raw)
+    cls = _CLASS[np.frombuffer(raw, np.uint8)]
+    spans = _array_spans(raw, cls, max(int(min_bytes), 2))
+    arrays, pieces, pos = [], [], 0
+    for start, end in spans:
+        arr = _parse(np.frombuffer(raw, np.uint8, end - start, start), cls[start:end])
+        if arr is None:
+            continue
+        pieces += [raw[pos:start], b'"\\u0000%d"' % len(arrays)]  # no string of an escape-free document holds NUL
+        arrays.append(arr)
+        pos = end
+    if not arrays:
+        return fastjson.loads(raw)
+    try:
+        doc = fastjson.loads(b"".join(pieces) + raw[pos:])
+    except ValueError:
+        return fastjson.loads(raw)  # the document's own error message
+    return _put_back(doc, arrays)
+
+
+def _array_spans(raw: bytes, cls: np.ndarray, min_bytes: int) -> list[tuple[int, int]]:
+    """(start, end) of the first array in each run of number/bracket/comma/whitespace bytes outside strings that
+    is at least ``min_bytes`` long, where that array stands in a value's place (not an object key's).
+
+    A run such as ``[[1,2],[3,4]]],`` (an array, then the ends of the arrays around it) holds one array; its end is
+    the run's n-th ']' for the run's n '['. A run where that guess is wrong (``,[1],[2]]``) fails :func:`_parse`'s
+    balance check and is left to orjson."""
+    a = np.frombuffer(raw, np.uint8)
+    numeric = cls > 0
+    edges = np.flatnonzero(numeric[1:] != numeric[:-1]) + 1
+    bounds = np.concatenate([[0], edges, [len(a)]])
+    quotes = np.flatnonzero(a == ord('"'))
+    spans = []
+    for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        if e - s < min_bytes or not numeric[s] or np.searchsorted(quotes, s) % 2:  # short, not numeric, in a string
+            continue
+        start = raw.find(b"[", s, e)
+        if start < 0 or raw[s:start].strip(b" \t\n\r,"):
+            continue
+        closes = np.flatnonzero(a[start:e] == ord("]"))
+        n_open = raw.count(b"[", start, e)
+        if len(closes) < n_open:
+            continue
+        end = start + int(closes[n_open - 1]) + 1
+        if end - start >= min_bytes and _value_position(raw, start, end):
+            spans.append((start, end))
+    return spans
+
+
+def _value_position(raw: bytes, start: int, end: int) -> bool:
+    """Whether raw[start:end] stands where a value does: after '[', ',' or ':' (or nothing) and before ',', ']',
+    '}' (or nothing). A string placeholder could otherwise turn an invalid document (an array as a key) valid."""
+    before = raw[max(0, start - 64):start].rstrip(b" \t\n\r")[-1:]
+    after = raw[end:end + 64].lstrip(b" \t\n\r")[:1]
+    return (before in (b"[", b",", b":") or (before == b"" and start <= 64)) and \
+        (after in (b",", b"]", b"}") or (after == b"" and len(raw) - end <= 64))
+
+
+def _parse(seg: np.ndarray, cls: np.ndarray):
+    """The bytes of one balanced JSON array (``cls``: their byte classes) -> numpy array, or None where it is not a
+    regular array of JSON numbers this reader handles (see the module docstring)."""
+    keep = cls != _WS
+    if not keep.all():
+        where = np.flatnonzero(keep)
+        seg, cls = seg[where], cls[where]
+        num = cls >= _DIGIT
+        if (num[1:] & num[:-1] & (np.diff(where) > 1)).any():  # "1 2": two numbers with only whitespace between
+            return None
+    num = cls >= _DIGIT
+    starts = num.copy()
+    starts[1:] &= ~num[:-1]
+    ends = num.copy()
+    ends[:-1] &= ~num[1:]
+    t_start, t_end = np.flatnonzero(starts), np.flatnonzero(ends) + 1
+    # The array's skeleton, each number written as 0, is the JSON text of zeros of its shape exactly when the
+    # array is regular: same depth everywhere, same length at each level, nothing but numbers as leaves.
+    skeleton = seg[~num | starts].tobytes().translate(_NUMBER_TO_ZERO)
+    shape = _first_shape(skeleton)
+    if shape is None or int(np.prod(shape)) != len(t_start) or skeleton != _regular_skeleton(shape):
+        return None
+    kind = _number_kind(seg, cls, t_start, t_end)
+    if kind is None:
+        return None
+    text = seg.tobytes().translate(_BLANK_STRUCTURE)
+    values = np.fromstring(text, dtype=np.dtype(kind + "8"), sep=" ")
+    if values.size != len(t_start):
+        return None
+    return values.reshape(shape)
+
+
+@functools.lru_cache(maxsize=8)
+def _regular_skeleton(shape: tuple) -> bytes:
+    """The JSON text of zeros of ``shape`` without whitespace: (2, 1) -> b"[[0],[0]]"."""
+    text = b"0"
+    for d in reversed(shape):
+        text = b"[" + b",".join([text] * d) + b"]"
+    return text
+
+
+def _first_shape(skeleton: bytes) -> tuple | None:
+    """The shape read off the first array at each level of ``skeleton`` ("[[0,0],[0,0]]" -> (2, 2)), or None."""
+    ndim = len(skeleton) - len(skeleton.lstrip(b"["))
+    if not ndim or skeleton[ndim:ndim + 1] != b"0":
+        return None
+    shape = []
+    for level in range(1, ndim + 1):  # the first array of this level ends at the first run of deeper closes
+        inner = ndim - level  # brackets between this level's elements: "]" * inner + "," + "[" * inner
+        end = skeleton.find(b"]" * (inner + 1))
+        shape.append(skeleton.count(b"]" * inner + b"," + b"[" * inner, 0, end) + 1)
+    return tuple(shape)
+
+
+def _number_kind(seg: np.ndarray, cls: np.ndarray, t_start: np.ndarray, t_end: np.ndarray) -> str | None:
+    """"i" where every token seg[t_start[k]:t_end[k]] is a JSON integer -?(0|[1-9]\\d*) of at most 18 digits,
+    "f" where every one is a JSON number with a fraction or an exponent, -?(0|[1-9]\\d*)(\\.\\d+)?([eE][+-]?\\d+)?,
+    None otherwise (not JSON, or a mix: ``[-0, 0.5]`` must keep its int ``0``, which float64 would make ``-0.0``).
+
+    Only the few non-digit bytes are looked at, with their neighbours (a token never touches the array's ends)."""
+    def around(kind):
+        at = np.flatnonzero(cls == kind)
+        return at, cls[at - 1], cls[at + 1]
+
+    minus, m_prev, m_next = around(_MINUS)
+    plus, p_prev, p_next = around(_PLUS)
+    dot, d_prev, d_next = around(_DOT)
+    exp, e_prev, e_next = around(_EXP)
+    if ((m_prev >= _DIGIT) & (m_prev != _EXP)).any() or (m_next != _DIGIT).any() \
+            or (p_prev != _EXP).any() or (p_next != _DIGIT).any() \
+            or (d_prev != _DIGIT).any() or (d_next != _DIGIT).any() \
+            or (e_prev != _DIGIT).any() or ((e_next != _DIGIT) & (e_next != _MINUS) & (e_next != _PLUS)).any():
+        return None
+    first = t_start + (cls[t_start] == _MINUS)  # first digit of each token's integer part
+    if ((seg[first] == ord("0")) & (cls[first + 1] == _DIGIT)).any():  # leading zero: "01"
+        return None
+    dot_token = np.searchsorted(t_start, dot, "right") - 1
+    exp_token = np.searchsorted(t_start, exp, "right") - 1
+    if (np.diff(dot_token) == 0).any() or (np.diff(exp_token) == 0).any():  # "1.2.3", "1e2e3"
+        return None
+    exp_at = np.full(len(t_start), len(cls), np.int64)
+    exp_at[exp_token] = exp
+    if (dot > exp_at[dot_token]).any():  # "1e5.0"
+        return None
+    plain = np.ones(len(t_start), bool)
+    plain[dot_token] = False
+    plain[exp_token] = False
+    if plain.all():
+        return None if (t_end - first > _MAX_INT_DIGITS).any() else "i"
+    return None if plain.any() else "f"
+
+
+def _put_back(doc, arrays: list):
+    """Replace the placeholder strings ("\\x00<index>") in ``doc`` by their arrays."""
+    if isinstance(doc, str):
+        return arrays[int(doc[1:])] if doc[:1] == "\x00" else doc
+    if isinstance(doc, list):
+        return [_put_back(v, arrays) if isinstance(v, (str, list, dict)) else v for v in doc]
+    if isinstance(doc, dict):
+        return {k: _put_back(v, arrays) if isinstance(v, (str, list, dict)) else v for k, v in doc.items()}
+    return doc
