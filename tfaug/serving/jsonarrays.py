@@ -3,19 +3,23 @@
 A 256-image predict reply is ~1.1 MB of nested integer lists. ``orjson.loads`` turns it into ~200,000 Python ints
 in ~1,300 lists, and ``np.asarray`` walks them again: with the collector's passes over TensorFlow's heap this was
 the largest cost of a REST request. :func:`loads_arrays` instead finds each long, regular array of JSON numbers in
-the bytes with vectorised numpy scans, validates it against JSON's grammar, reads its numbers with
-``np.fromstring`` (C ``strtod``/``strtoll``; correctly rounded, so every float is the one ``float(text)`` gives)
-and parses the rest of the document, with a placeholder for each array, with :func:`tfaug.serving.fastjson.loads`.
+the bytes with vectorised numpy scans, checks its shape and JSON's number grammar, reads its numbers in one call
+(integers with ``np.fromstring``, floats with ``orjson.loads`` of one flat list, so each float is the one the
+nested lists held) and parses the rest of the document, with a placeholder string for each array, with
+:func:`tfaug.serving.fastjson.loads`. Measured in ``benchmarks/rest_json.py``.
 
 Anything out of the ordinary is left to :func:`fastjson.loads` and comes back as nested lists, exactly as before:
 ragged or mixed-depth arrays, empty arrays, booleans or nulls among the numbers, integers of 19 or more digits,
-documents with backslash escapes, and invalid JSON (which then fails with ``fastjson.loads``'s own message).
+integers mixed with fractions, more than 32 dimensions, arrays shorter than ``min_bytes``, documents with backslash
+escapes, and invalid JSON (which then fails with ``fastjson.loads``'s own message).
 """
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
+import orjson
 
 from tfaug.serving import fastjson
 
@@ -29,13 +33,16 @@ for _chars, _cls in ((b" \t\n\r", _WS), (b"[", _OPEN), (b"]", _CLOSE), (b",", _C
     _CLASS[list(_chars)] = _cls
 _NUMBER_TO_ZERO = bytes.maketrans(b"-123456789", b"0000000000")  # a number's first byte, in the skeleton
 _BLANK_STRUCTURE = bytes.maketrans(b"[],", b"   ")  # leaves the numbers, separated by spaces, for np.fromstring
+_BLANK_BRACKETS = bytes.maketrans(b"[]", b"  ")  # "[[1.5],[2.5]]" -> "  1.5 , 2.5  ": one flat list's items
+_MAX_NDIM = 32  # numpy's limit is 64; deeper documents keep orjson's nesting error
 _MAX_INT_DIGITS = 18  # int64 holds every 18-digit integer; longer ones keep the standard library's exact ints
 
 
 def loads_arrays(data: bytes | bytearray | memoryview, min_bytes: int = 1024):
     """JSON bytes -> Python objects as :func:`fastjson.loads` returns them, except that each regular array of
-    JSON numbers whose text is at least ``min_bytes`` (>= 2) long comes back as a numpy array: int64 when all its
-    numbers are integers (of at most 18 digits), float64 otherwise, with the array's nested shape.
+    JSON numbers whose text is at least ``min_bytes`` (>= 2) long comes back as a numpy array of its nested shape
+    (at most 32 dimensions): int64 when all its numbers are integers of at most 18 digits, float64 when all have a
+    fraction or an exponent (a mix stays lists: ``-0`` is the int 0, not -0.0).
 
     Raises:
         ValueError or UnicodeDecodeError: not JSON, exactly as :func:`fastjson.loads` raises them.
@@ -120,13 +127,18 @@ def _parse(seg: np.ndarray, cls: np.ndarray):
     # array is regular: same depth everywhere, same length at each level, nothing but numbers as leaves.
     skeleton = seg[~num | starts].tobytes().translate(_NUMBER_TO_ZERO)
     shape = _first_shape(skeleton)
-    if shape is None or int(np.prod(shape)) != len(t_start) or skeleton != _regular_skeleton(shape):
+    if shape is None or math.prod(shape) != len(t_start) or skeleton != _regular_skeleton(shape):
         return None
     kind = _number_kind(seg, cls, t_start, t_end)
     if kind is None:
         return None
-    text = seg.tobytes().translate(_BLANK_STRUCTURE)
-    values = np.fromstring(text, dtype=np.dtype(kind + "8"), sep=" ")
+    if kind == "i":  # numpy's C integer reader (exact: at most 18 digits)
+        values = np.fromstring(seg.tobytes().translate(_BLANK_STRUCTURE), dtype=np.int64, sep=" ")
+    else:  # orjson's reader on one flat list: the floats the nested-list path gives, bit for bit
+        try:
+            values = np.array(orjson.loads(b"[" + seg.tobytes().translate(_BLANK_BRACKETS) + b"]"), np.float64)
+        except orjson.JSONDecodeError:  # 1e400: the standard library's inf, through fastjson.loads
+            return None
     if values.size != len(t_start):
         return None
     return values.reshape(shape)
@@ -144,7 +156,7 @@ def _regular_skeleton(shape: tuple) -> bytes:
 def _first_shape(skeleton: bytes) -> tuple | None:
     """The shape read off the first array at each level of ``skeleton`` ("[[0,0],[0,0]]" -> (2, 2)), or None."""
     ndim = len(skeleton) - len(skeleton.lstrip(b"["))
-    if not ndim or skeleton[ndim:ndim + 1] != b"0":
+    if not 0 < ndim <= _MAX_NDIM or skeleton[ndim:ndim + 1] != b"0":
         return None
     shape = []
     for level in range(1, ndim + 1):  # the first array of this level ends at the first run of deeper closes
