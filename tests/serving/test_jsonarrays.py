@@ -85,7 +85,7 @@ def test_pretty_printed_and_nested_documents():
     b"[[1,2],[3]]", b"[[1,2],[3],[4,5,6]]", b"[1,[2]]", b"[[1],2]", b"[[],[]]", b"[[1],[]]", b"[1,true]",
     b"[1,null]", b'[1,"2"]', b"[1234567890123456789]", b"[-1234567890123456789,1]", b"[1.5,12345678901234567890]",
     b'{"a":"x\\"y","b":[1,2]}', b'["a",[1,2],[3,4]]', b"[1e400,-1e400]", b"[0,-0,-0.0,1E+2,1e-2]",
-    b"[" * 40 + b"1" + b"]" * 40,
+    b"[" * 40 + b"1" + b"]" * 40, b"[[" + b"1," * 5000 + b"1]" + b",[1]" * 5000 + b"]",  # no 5001x5001 template
 ])
 def test_what_it_does_not_read_comes_back_as_before(text):
     got = loads_arrays(text, min_bytes=2)
@@ -104,6 +104,17 @@ def test_invalid_json_fails_with_the_nested_list_path_message(text):
     with pytest.raises((ValueError, RecursionError)) as got:
         loads_arrays(text, min_bytes=2)
     assert type(got.value) is type(want.value) and str(got.value) == str(want.value)
+
+
+def test_both_lanes_read_non_negative_integers_alike():
+    from tfaug.serving import jsonarrays
+
+    arr = _values("uint8", (6, 4, 1))
+    text = fastjson.dumps(arr)
+    fast = jsonarrays._plain_ints(np.frombuffer(text, np.uint8))
+    general = jsonarrays._parse(np.frombuffer(text.replace(b"[", b" [", 1), np.uint8))  # whitespace: general lane
+    assert fast.tobytes() == general.tobytes() == arr.astype(np.int64).tobytes() and fast.shape == arr.shape
+    assert jsonarrays._plain_ints(np.frombuffer(b"[[1,-2],[3,4]]", np.uint8)) is None  # a sign: general lane
 
 
 def test_client_casts_arrays_as_it_cast_lists():

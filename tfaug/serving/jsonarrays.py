@@ -31,7 +31,9 @@ _CLASS = np.zeros(256, np.int8)
 for _chars, _cls in ((b" \t\n\r", _WS), (b"[", _OPEN), (b"]", _CLOSE), (b",", _COMMA), (b"0123456789", _DIGIT),
                      (b"-", _MINUS), (b"+", _PLUS), (b".", _DOT), (b"eE", _EXP)):
     _CLASS[list(_chars)] = _cls
+_NUMERIC = bytes(_CLASS > 0)  # byte -> 1 where it may belong to an array of numbers, else 0
 _NUMBER_TO_ZERO = bytes.maketrans(b"-123456789", b"0000000000")  # a number's first byte, in the skeleton
+_DIGITS_AS_ZERO = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))  # a 19-digit run: b"0" * 19
 _BLANK_STRUCTURE = bytes.maketrans(b"[],", b"   ")  # leaves the numbers, separated by spaces, for np.fromstring
 _BLANK_BRACKETS = bytes.maketrans(b"[]", b"  ")  # "[[1.5],[2.5]]" -> "  1.5 , 2.5  ": one flat list's items
 _MAX_NDIM = 32  # numpy's limit is 64; deeper documents keep orjson's nesting error
@@ -50,11 +52,10 @@ def loads_arrays(data: bytes | bytearray | memoryview, min_bytes: int = 1024):
     raw = bytes(data)
     if len(raw) < max(int(min_bytes), 2) or b"\\" in raw:  # no escapes: every '"' opens or closes a string
         return fastjson.loads(raw)
-    cls = _CLASS[np.frombuffer(raw, np.uint8)]
-    spans = _array_spans(raw, cls, max(int(min_bytes), 2))
+    spans = _array_spans(raw, max(int(min_bytes), 2))
     arrays, pieces, pos = [], [], 0
     for start, end in spans:
-        arr = _parse(np.frombuffer(raw, np.uint8, end - start, start), cls[start:end])
+        arr = _parse(np.frombuffer(raw, np.uint8, end - start, start))
         if arr is None:
             continue
         pieces += [raw[pos:start], b'"\\u0000%d"' % len(arrays)]  # no string of an escape-free document holds NUL
@@ -69,7 +70,7 @@ def loads_arrays(data: bytes | bytearray | memoryview, min_bytes: int = 1024):
     return _put_back(doc, arrays)
 
 
-def _array_spans(raw: bytes, cls: np.ndarray, min_bytes: int) -> list[tuple[int, int]]:
+def _array_spans(raw: bytes, min_bytes: int) -> list[tuple[int, int]]:
     """(start, end) of the first array in each run of number/bracket/comma/whitespace bytes outside strings that
     is at least ``min_bytes`` long, where that array stands in a value's place (not an object key's).
 
@@ -77,7 +78,7 @@ def _array_spans(raw: bytes, cls: np.ndarray, min_bytes: int) -> list[tuple[int,
     the run's n-th ']' for the run's n '['. A run where that guess is wrong (``,[1],[2]]``) fails :func:`_parse`'s
     balance check and is left to orjson."""
     a = np.frombuffer(raw, np.uint8)
-    numeric = cls > 0
+    numeric = np.frombuffer(raw.translate(_NUMERIC), bool)
     edges = np.flatnonzero(numeric[1:] != numeric[:-1]) + 1
     bounds = np.concatenate([[0], edges, [len(a)]])
     quotes = np.flatnonzero(a == ord('"'))
@@ -107,9 +108,13 @@ def _value_position(raw: bytes, start: int, end: int) -> bool:
         (after in (b",", b"]", b"}") or (after == b"" and len(raw) - end <= 64))
 
 
-def _parse(seg: np.ndarray, cls: np.ndarray):
-    """The bytes of one balanced JSON array (``cls``: their byte classes) -> numpy array, or None where it is not a
-    regular array of JSON numbers this reader handles (see the module docstring)."""
+def _parse(seg: np.ndarray):
+    """The bytes of one balanced JSON array -> numpy array, or None where it is not a regular array of JSON numbers
+    this reader handles (see the module docstring)."""
+    fast = _plain_ints(seg)
+    if fast is not None:
+        return fast
+    cls = _CLASS[seg]
     keep = cls != _WS
     if not keep.all():
         where = np.flatnonzero(keep)
@@ -144,19 +149,40 @@ def _parse(seg: np.ndarray, cls: np.ndarray):
     return values.reshape(shape)
 
 
+def _plain_ints(seg: np.ndarray):
+    """The fast lane for what servers print most: non-negative integers without whitespace. The bytes with their
+    digits deleted must be the skeleton of the shape read off them, and hold one run of digits per element (no
+    leading zero, at most 18 digits); numpy array (int64) or None (then :func:`_parse`'s general path runs)."""
+    text = seg.tobytes()
+    bare = text.translate(None, b"0123456789")  # anything but brackets and commas stays and breaks the match
+    shape = _first_shape(bare, b"")
+    if shape is None:
+        return None
+    digits = (seg - np.uint8(48)) < 10
+    starts = digits.copy()
+    starts[1:] &= ~digits[:-1]
+    n = int(np.count_nonzero(starts))
+    if n != math.prod(shape) or bare != _regular_skeleton(shape, b""):  # each element holds exactly one run
+        return None
+    if (starts[:-1] & (seg[:-1] == ord("0")) & digits[1:]).any() or b"0" * 19 in text.translate(_DIGITS_AS_ZERO):
+        return None
+    values = np.fromstring(text.translate(_BLANK_STRUCTURE), dtype=np.int64, sep=" ")
+    return values.reshape(shape) if values.size == n else None
+
+
 @functools.lru_cache(maxsize=8)
-def _regular_skeleton(shape: tuple) -> bytes:
-    """The JSON text of zeros of ``shape`` without whitespace: (2, 1) -> b"[[0],[0]]"."""
-    text = b"0"
+def _regular_skeleton(shape: tuple, leaf: bytes = b"0") -> bytes:
+    """The JSON text of ``shape`` with each element written as ``leaf``: (2, 1) -> b"[[0],[0]]"."""
+    text = leaf
     for d in reversed(shape):
         text = b"[" + b",".join([text] * d) + b"]"
     return text
 
 
-def _first_shape(skeleton: bytes) -> tuple | None:
+def _first_shape(skeleton: bytes, leaf: bytes = b"0") -> tuple | None:
     """The shape read off the first array at each level of ``skeleton`` ("[[0,0],[0,0]]" -> (2, 2)), or None."""
     ndim = len(skeleton) - len(skeleton.lstrip(b"["))
-    if not 0 < ndim <= _MAX_NDIM or skeleton[ndim:ndim + 1] != b"0":
+    if not 0 < ndim <= _MAX_NDIM or (leaf and skeleton[ndim:ndim + 1] != leaf):
         return None
     shape = []
     for level in range(1, ndim + 1):  # the first array of this level ends at the first run of deeper closes
