@@ -106,7 +106,7 @@ def test_invalid_json_fails_with_the_nested_list_path_message(text):
     assert type(got.value) is type(want.value) and str(got.value) == str(want.value)
 
 
-def test_both_lanes_read_non_negative_integers_alike():
+def test_fast_lanes_read_numbers_as_the_general_one():
     from tfaug.serving import jsonarrays
 
     arr = _values("uint8", (6, 4, 1))
@@ -115,6 +115,13 @@ def test_both_lanes_read_non_negative_integers_alike():
     general = jsonarrays._parse(np.frombuffer(text.replace(b"[", b" [", 1), np.uint8))  # whitespace: general lane
     assert fast.tobytes() == general.tobytes() == arr.astype(np.int64).tobytes() and fast.shape == arr.shape
     assert jsonarrays._plain_ints(np.frombuffer(b"[[1,-2],[3,4]]", np.uint8)) is None  # a sign: general lane
+    floats = RNG.standard_normal((6, 4, 1)) * 10.0 ** RNG.integers(-30, 30, (6, 4, 1))  # "1e-45" has no '.': general
+    for text in (fastjson.dumps(floats), json.dumps(floats.tolist(), separators=(",", ":")).encode()):
+        fast = jsonarrays._plain_floats(np.frombuffer(text, np.uint8))
+        general = jsonarrays._parse(np.frombuffer(b" " + text, np.uint8))
+        assert fast.tobytes() == general.tobytes() == np.array(json.loads(text)).tobytes()
+    for text in (b"[1.5,2]", b"[1.5,1e5]", b"[1.5,.5]", b"[1.5,1.5.5]", b"[[1.5],[]]"):  # not every number a fraction
+        assert jsonarrays._plain_floats(np.frombuffer(text, np.uint8)) is None
 
 
 def test_client_casts_arrays_as_it_cast_lists():

@@ -112,6 +112,8 @@ def _parse(seg: np.ndarray):
     """The bytes of one balanced JSON array -> numpy array, or None where it is not a regular array of JSON numbers
     this reader handles (see the module docstring)."""
     fast = _plain_ints(seg)
+    if fast is None:
+        fast = _plain_floats(seg)
     if fast is not None:
         return fast
     cls = _CLASS[seg]
@@ -154,6 +156,8 @@ def _plain_ints(seg: np.ndarray):
     digits deleted must be the skeleton of the shape read off them, and hold one run of digits per element (no
     leading zero, at most 18 digits); numpy array (int64) or None (then :func:`_parse`'s general path runs)."""
     text = seg.tobytes()
+    if b"." in text or b"e" in text or b"E" in text or b"-" in text:
+        return None
     bare = text.translate(None, b"0123456789")  # anything but brackets and commas stays and breaks the match
     shape = _first_shape(bare, b"")
     if shape is None:
@@ -168,6 +172,23 @@ def _plain_ints(seg: np.ndarray):
         return None
     values = np.fromstring(text.translate(_BLANK_STRUCTURE), dtype=np.int64, sep=" ")
     return values.reshape(shape) if values.size == n else None
+
+
+def _plain_floats(seg: np.ndarray):
+    """The fast lane for float arrays as orjson and the standard library print them: every number has a fraction
+    ('.'), no whitespace. With its numbers deleted the text must be the skeleton of its shape, with one '.' per
+    element; orjson then reads the numbers as one flat list and checks their grammar (a slot without a number,
+    two numbers in one, "01", "1." fail there). numpy array (float64) or None (then the general path runs)."""
+    text = seg.tobytes()
+    bare = text.translate(None, b"0123456789+-.eE")
+    shape = _first_shape(bare, b"")
+    if shape is None or text.count(b".") != math.prod(shape) or bare != _regular_skeleton(shape, b""):
+        return None
+    try:
+        values = orjson.loads(b"[" + text.translate(_BLANK_BRACKETS) + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    return np.array(values, np.float64).reshape(shape) if len(values) == math.prod(shape) else None
 
 
 @functools.lru_cache(maxsize=8)
