@@ -81,13 +81,14 @@ def _paused(fn, body):
 
 def _grpc(out: dict, r: int) -> None:
     import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2  # the server's classes (tfaug.serving.grpc_service)
 
     from tfaug.serving.protos import from_tensor_proto, message
 
-    response = message("tensorflow.serving.PredictResponse")
+    response = message("tensorflow.serving.PredictResponse")  # the client's (tfaug.serving.grpc_client)
 
     def encode():
-        reply = response()
+        reply = predict_pb2.PredictResponse()
         for k, v in out.items():
             reply.outputs[k].CopyFrom(tf.make_tensor_proto(v))
         return reply.SerializeToString()
@@ -100,8 +101,8 @@ def _grpc(out: dict, r: int) -> None:
         return {k: from_tensor_proto(v) for k, v in reply.outputs.items()}
 
     assert decode()["images"].tobytes() == out["images"].tobytes()
-    print(f"gRPC reply {len(wire):,} bytes: server make_tensor_proto + serialise {best_ms(encode, r):.1f} ms, "
-          f"client parse + from_tensor_proto {best_ms(decode, r):.1f} ms")
+    print(f"gRPC reply {len(wire):,} bytes: server make_tensor_proto + serialise {best_ms(encode, r):.2f} ms, "
+          f"client parse + from_tensor_proto {best_ms(decode, r):.2f} ms")
 
 
 if __name__ == "__main__":
