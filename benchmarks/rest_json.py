@@ -51,13 +51,15 @@ def main(argv=None) -> int:
     assert isinstance(arrays, np.ndarray) and _to_array(arrays, args.dtype).tobytes() == images.tobytes()
     r = args.repeats
     rows = [
-        ("server encode", best_ms(lambda: json.dumps(predict_response(out, "columnar"), separators=(",", ":")).encode(), r),
+        ("server encode",
+         best_ms(lambda: json.dumps(predict_response(out, "columnar"), separators=(",", ":")).encode(), r),
          best_ms(lambda: fastjson.dumps(predict_response(out, "columnar", fast=True)), r), None),
         ("client parse", best_ms(lambda: json.loads(slow_body), r), best_ms(lambda: fastjson.loads(fast_body), r),
          best_ms(lambda: loads_arrays(fast_body), r)),
         ("client parse, collector paused", None, best_ms(lambda: _paused(fastjson.loads, fast_body), r),
          best_ms(lambda: _paused(loads_arrays, fast_body), r)),
-        ("client -> numpy", best_ms(lambda: _to_array(lists, args.dtype), r), best_ms(lambda: _to_array(lists, args.dtype), r),
+        ("client -> numpy", best_ms(lambda: _to_array(lists, args.dtype), r),
+         best_ms(lambda: _to_array(lists, args.dtype), r),
          best_ms(lambda: _to_array(arrays, args.dtype), r)),
     ]
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())

@@ -50,7 +50,10 @@ def test_reply_arrays_decode_to_the_tensors_of_the_nested_list_path(dtype, fmt):
             want = "string" if name == "png_bytes" else str(outputs[name].dtype)
             x, y = _to_array(fast["outputs"][name], want), _to_array(slow["outputs"][name], want)
             assert x.dtype == y.dtype == outputs[name].dtype and x.shape == y.shape
-            assert x.tolist() == y.tolist() if want == "string" else x.tobytes() == y.tobytes() == outputs[name].tobytes()
+            if want == "string":
+                assert x.tolist() == y.tolist()
+            else:
+                assert x.tobytes() == y.tobytes() == outputs[name].tobytes()
     else:  # one object per row: each row's image is its own array
         row = fast["predictions"][1]["images"]
         assert isinstance(row, list if dtype == "int64" else np.ndarray)
@@ -60,7 +63,8 @@ def test_reply_arrays_decode_to_the_tensors_of_the_nested_list_path(dtype, fmt):
 def test_float64_values_are_the_ones_python_parses():
     values = RNG.standard_normal(2000) * 10.0 ** RNG.integers(-300, 300, 2000)
     values[:4] = [5e-324, -0.0, 1.7976931348623157e308, 0.1]
-    for text in (json.dumps(values.tolist()).encode(), fastjson.dumps(values), json.dumps(values.tolist(), indent=1).encode()):
+    for text in (json.dumps(values.tolist()).encode(), fastjson.dumps(values),
+                 json.dumps(values.tolist(), indent=1).encode()):
         got = loads_arrays(text, min_bytes=2)
         assert isinstance(got, np.ndarray) and got.dtype == np.float64
         assert got.tobytes() == np.array(json.loads(text)).tobytes()
