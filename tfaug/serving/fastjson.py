@@ -35,6 +35,10 @@ def dumps(obj) -> bytes:
 
 # An integer literal of 19 or more digits: it may not fit int64 (orjson would read a negative one as a float).
 _LONG_INT = re.compile(rb"(?<![\d.eE+-])-?\d{19,}(?![\d.eE])")
+# Digits -> b"0", every other byte -> b" ": a 19-digit run is then a plain substring search (~1 ms for a 1 MB reply,
+# where the regex alone scanned it in ~30 ms); the regex runs only on documents that have one.
+_DIGITS_ONLY = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
 
 
 def loads(data: bytes | bytearray | memoryview | str):
@@ -44,7 +48,8 @@ def loads(data: bytes | bytearray | memoryview | str):
         ValueError (``json.JSONDecodeError``) or UnicodeDecodeError: not JSON, as ``json.loads`` raises them.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    if _LONG_INT.search(raw):  # orjson reads integers below int64 as floats; the standard library keeps them exact
+    # orjson reads integers below int64 as floats; the standard library keeps them exact
+    if _LONG_DIGIT_RUN in raw.translate(_DIGITS_ONLY) and _LONG_INT.search(raw):
         return json.loads(raw.decode("utf-8"))
     try:
         return orjson.loads(raw)

@@ -22,6 +22,7 @@ from tfaug.errors import TfaugError
 from tfaug.serving import fastjson
 from tfaug.serving.client import TransientError, dtype_name, model_label, with_retries
 from tfaug.serving.fastjson import json_ready
+from tfaug.serving.jsonarrays import loads_arrays
 
 __all__ = ["RestTransport"]
 
@@ -82,6 +83,11 @@ def _decode_b64(value):
 
 
 def _to_array(value, dtype: str | None) -> np.ndarray:
+    if isinstance(value, np.ndarray):  # read straight from the reply's text (tfaug.serving.jsonarrays)
+        fast = _cast(value, dtype)
+        if fast is not None:
+            return fast
+        value = value.tolist()  # any other combination: exactly what the nested lists gave
     if dtype == "string" or (dtype is None and _has_b64(value)):
         decoded = _decode_b64(value)
         out = np.empty(np.shape(decoded) if isinstance(decoded, list) else (), dtype=object)
@@ -90,6 +96,23 @@ def _to_array(value, dtype: str | None) -> np.ndarray:
     if dtype in (None, "bfloat16"):
         return np.asarray(value)
     return np.asarray(value, dtype=dtype)
+
+
+def _cast(value: np.ndarray, dtype: str | None) -> np.ndarray | None:
+    """An int64/float64 array from the reply as ``np.asarray(value.tolist(), dtype)`` would return it, where that
+    is a plain cast: integers into an integer dtype that holds them all, floats into a float dtype; else None."""
+    if dtype in (None, "bfloat16"):
+        return value
+    if dtype == "string":
+        return None
+    target = np.dtype(dtype)
+    if value.dtype.kind == "f" and target.kind == "f":
+        return value.astype(target)
+    if value.dtype.kind == "i" and target.kind in "iu":
+        info = np.iinfo(target)
+        if not value.size or (info.min <= value.min() and value.max() <= info.max):
+            return value.astype(target)
+    return None
 
 
 def _has_b64(value) -> bool:
@@ -157,7 +180,7 @@ class RestTransport:
         finally:
             conn.close()
 
-    def _once(self, method: str, path: str, body: bytes | None, what: str) -> dict:
+    def _once(self, method: str, path: str, body: bytes | None, what: str, arrays: bool = False) -> dict:
         with self._lock:
             self.requests_sent += 1
         try:
@@ -181,7 +204,7 @@ class RestTransport:
             raise TfaugError(f"the server rejected the request for {what} (HTTP {status}): {text}") from None
         try:
             with _collector_paused():
-                return fastjson.loads(payload)
+                return loads_arrays(payload) if arrays else fastjson.loads(payload)
         except ValueError:
             raise TfaugError(f"the server at {self.url} answered {what} with invalid JSON; is it a TF Serving "
                              "REST port?") from None
@@ -190,9 +213,10 @@ class RestTransport:
         return TfaugError(f"the model server at {self.url} did not answer {what} within {self.timeout:g} s; "
                           "raise the timeout or ask for fewer images per request")
 
-    def _call(self, method: str, path: str, payload: dict | None, what: str) -> dict:
+    def _call(self, method: str, path: str, payload: dict | None, what: str, arrays: bool = False) -> dict:
+        """``arrays``: large numeric arrays of the reply come back as numpy arrays (:func:`loads_arrays`)."""
         body = None if payload is None else fastjson.dumps(payload)
-        return with_retries(lambda: self._once(method, path, body, what), self.retries)
+        return with_retries(lambda: self._once(method, path, body, what, arrays), self.retries)
 
     # ------------------------------------------------------------------------------------------ endpoints
 
@@ -232,7 +256,7 @@ class RestTransport:
     def predict(self, model: str, version, label, signature: str, inputs: dict[str, np.ndarray]) -> dict:
         what = model_label(model, version, label)
         payload = {"signature_name": signature, "inputs": {k: _encode(v) for k, v in inputs.items()}}
-        reply = self._call("POST", self._path(model, version, label) + ":predict", payload, what)
+        reply = self._call("POST", self._path(model, version, label) + ":predict", payload, what, arrays=True)
         if "outputs" not in reply:
             raise TfaugError(f"the server's reply for {what} has no 'outputs'; is it a TF Serving REST port?")
         outputs = reply["outputs"]
