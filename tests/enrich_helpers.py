@@ -13,7 +13,7 @@ def tiny_config(**changes):
 
     base = dict(classifier=ClassifierConfig(name="small_cnn", steps=20, batch_size=16, width=8),
                 gan=GANConfig(steps=20, batch_size=16, width=8, sample_every=0, checkpoint_every=0),
-                max_repeats=10, min_repeats=2)
+                max_repeats=3, min_repeats=2)
     base.update(changes)
     return EnrichConfig(**base)
 
