@@ -84,12 +84,42 @@ SLOW_TESTS = {
 SLOW_FIXTURES = {"mirrored_check", "mirrored_result", "mnist10k_path"}
 
 
+# Seconds per test file (setup included) measured one directory at a time on the shared 2-core machine under load
+# (`pytest --durations=0 --junitxml`, 2026-12-05), after the cuts of issue 21: the files of 5 s or more. Only their
+# order matters. `make test` runs each file on one of 2 xdist workers (--dist loadfile), so the longest files start
+# first (longest-processing-time-first keeps the workers' totals close; --no-loadscopereorder in the Makefile keeps
+# this order, where xdist would otherwise start the files with the most tests first and leave the few-test
+# end-to-end files to the end). The mirrored_check fixture's subprocess is counted in test_classifier_runtime.py:
+# the other two files that read it (training/test_distribute.py, test_cli_runtime.py) run late, when it is done.
+FILE_SECONDS = {
+    "studies/test_executors.py": 132, "studies/test_runner.py": 86, "training/test_classifier.py": 83,
+    "models/test_mixed_precision.py": 69, "training/test_classifier_runtime.py": 66, "studies/test_demo.py": 57,
+    "benchmarks/test_throughput.py": 45, "test_readme_walkthrough.py": 37, "enrich/test_run.py": 35,
+    "test_cli.py": 33, "training/test_multiworker.py": 30, "training/test_gan_runner.py": 27,
+    "studies/test_study_cli.py": 26, "test_commands.py": 21, "enrich/test_report_html.py": 21,
+    "training/test_mixing.py": 20, "benchmarks/test_fewshot_heldout.py": 18, "fewshot/test_adapt.py": 18,
+    "studies/test_cells.py": 11, "fewshot/test_invert.py": 11, "export/test_downstream_keras.py": 10,
+    "training/test_longtail.py": 9, "metrics/test_cas.py": 9, "models/test_cgan.py": 9, "models/test_acgan.py": 9,
+    "metrics/test_features.py": 8, "export/test_savedmodel.py": 8, "serving/test_client.py": 7,
+    "training/test_augment_choice.py": 7, "training/test_tensorboard.py": 6, "models/test_wgan.py": 6,
+    "models/test_bagan.py": 6, "models/test_vae.py": 5,
+}
+
+
+def _relative(item) -> str | None:
+    try:
+        return Path(str(item.path)).resolve().relative_to(TESTS).as_posix()
+    except ValueError:
+        return None
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        try:
-            rel = Path(str(item.path)).resolve().relative_to(TESTS).as_posix()
-        except ValueError:
+        rel = _relative(item)
+        if rel is None:
             continue
         if (rel in SLOW_FILES or f"{rel}::{item.originalname}" in SLOW_TESTS
                 or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))):
             item.add_marker(pytest.mark.slow)
+    # longest files first; a stable sort keeps each file's tests together and in their order, the rest as collected
+    items.sort(key=lambda item: -FILE_SECONDS.get(_relative(item) or "", 0))
