@@ -85,24 +85,24 @@ SLOW_FIXTURES = {"mirrored_check", "mirrored_result", "mnist10k_path"}
 
 
 # Seconds per test file (setup included) measured one directory at a time on the shared 2-core machine under load
-# (`pytest --durations=0 --junitxml`, 2026-12-05), after the cuts of issue 21: the files of 5 s or more. Only their
-# order matters. `make test` runs each file on one of 2 xdist workers (--dist loadfile), so the longest files start
-# first (longest-processing-time-first keeps the workers' totals close; --no-loadscopereorder in the Makefile keeps
-# this order, where xdist would otherwise start the files with the most tests first and leave the few-test
-# end-to-end files to the end). The mirrored_check fixture's subprocess is counted in test_classifier_runtime.py:
+# (`pytest --durations=0 --junitxml`, 2026-12-05; the files changed for issue 21 scaled by their measured CPU time
+# after/before): the files of 5 s or more. Only their order matters. `make test` runs each file on one of 2 xdist
+# workers (--dist loadfile), so the longest files start first (longest-processing-time-first keeps the workers'
+# totals close; --no-loadscopereorder in the Makefile keeps this order, where xdist would otherwise start the files
+# with the most tests first and leave the few-test end-to-end files to the end). A file missing here runs after
+# these, in collection order. The mirrored_check fixture's subprocess is counted in test_classifier_runtime.py:
 # the other two files that read it (training/test_distribute.py, test_cli_runtime.py) run late, when it is done.
 FILE_SECONDS = {
-    "studies/test_executors.py": 132, "studies/test_runner.py": 86, "training/test_classifier.py": 83,
-    "models/test_mixed_precision.py": 69, "training/test_classifier_runtime.py": 66, "studies/test_demo.py": 57,
-    "benchmarks/test_throughput.py": 45, "test_readme_walkthrough.py": 37, "enrich/test_run.py": 35,
-    "test_cli.py": 33, "training/test_multiworker.py": 30, "training/test_gan_runner.py": 27,
-    "studies/test_study_cli.py": 26, "test_commands.py": 21, "enrich/test_report_html.py": 21,
-    "training/test_mixing.py": 20, "benchmarks/test_fewshot_heldout.py": 18, "fewshot/test_adapt.py": 18,
-    "studies/test_cells.py": 11, "fewshot/test_invert.py": 11, "export/test_downstream_keras.py": 10,
-    "training/test_longtail.py": 9, "metrics/test_cas.py": 9, "models/test_cgan.py": 9, "models/test_acgan.py": 9,
-    "metrics/test_features.py": 8, "export/test_savedmodel.py": 8, "serving/test_client.py": 7,
-    "training/test_augment_choice.py": 7, "training/test_tensorboard.py": 6, "models/test_wgan.py": 6,
-    "models/test_bagan.py": 6, "models/test_vae.py": 5,
+    "studies/test_executors.py": 89, "training/test_classifier.py": 69, "models/test_mixed_precision.py": 69,
+    "training/test_classifier_runtime.py": 66, "studies/test_runner.py": 47, "benchmarks/test_throughput.py": 45,
+    "studies/test_demo.py": 41, "training/test_multiworker.py": 30, "enrich/test_run.py": 28,
+    "training/test_gan_runner.py": 27, "studies/test_study_cli.py": 26, "test_cli.py": 25, "test_commands.py": 21,
+    "training/test_mixing.py": 20, "test_readme_walkthrough.py": 19, "benchmarks/test_fewshot_heldout.py": 18,
+    "fewshot/test_adapt.py": 18, "enrich/test_report_html.py": 17, "studies/test_cells.py": 11,
+    "fewshot/test_invert.py": 11, "export/test_downstream_keras.py": 10, "training/test_longtail.py": 9,
+    "metrics/test_cas.py": 9, "models/test_cgan.py": 9, "models/test_acgan.py": 9, "metrics/test_features.py": 8,
+    "export/test_savedmodel.py": 8, "serving/test_client.py": 7, "training/test_augment_choice.py": 7,
+    "training/test_tensorboard.py": 6, "models/test_wgan.py": 6, "models/test_bagan.py": 6, "models/test_vae.py": 5,
 }
 
 
