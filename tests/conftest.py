@@ -88,7 +88,7 @@ SLOW_FIXTURES = {"mirrored_check", "mirrored_result", "mnist10k_path"}
 # (`pytest --durations=0 --junitxml`, 2026-12-05; the files changed for issue 21 scaled by their measured CPU time
 # after/before): the files of 5 s or more. Only their order matters. `make test` runs each file on one of 2 xdist
 # workers (--dist loadfile), so the longest files start first (longest-processing-time-first keeps the workers'
-# totals close; --no-loadscopereorder in the Makefile keeps this order, where xdist would otherwise start the files
+# totals close; --no-loadscope-reorder in the Makefile keeps this order, where xdist would otherwise start the files
 # with the most tests first and leave the few-test end-to-end files to the end). A file missing here runs after
 # these, in collection order. The mirrored_check fixture's subprocess is counted in test_classifier_runtime.py:
 # the other two files that read it (training/test_distribute.py, test_cli_runtime.py) run late, when it is done.
