@@ -31,8 +31,8 @@ demo: $(STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
-## make test-fast: the development subset (-m "not slow": no end-to-end studies, demo, executors, mirrored or
-## multi-worker subprocesses, benchmarks, mixed-precision zoo runs; see tests/conftest.py), same 2 workers
+## make test-fast: the development subset (-m "not slow": no end-to-end studies or enrich runs, demo, executors,
+## mirrored or multi-worker subprocesses, benchmarks, mixed-precision zoo runs; see tests/conftest.py), same 2 workers
 test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"
 

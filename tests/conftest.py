@@ -67,7 +67,9 @@ def mirrored_check(tmp_path_factory):
 
 # `make test-fast` runs `-m "not slow"`: these heavy end-to-end tests (measured 35-175 s each on the shared 2-core
 # machine) are marked slow here, in one place, next to the ones marked in their own files; `make test` (CI) runs
-# everything. Tests of the mirrored subprocess (fixture mirrored_check) or the shared MNIST file are slow too.
+# everything. Tests of the mirrored subprocess (fixture mirrored_check), the shared MNIST file or an end-to-end
+# enrich run (fixtures enriched, generator_won: 15-30 s each), the README walk-through's training commands, a
+# fresh-interpreter CLI run and the bitwise GAN resume runs (8-20 s each) are slow too.
 SLOW_FILES = {"benchmarks/test_throughput.py", "benchmarks/test_fewshot_heldout.py", "training/test_multiworker.py",
               "studies/test_demo.py", "models/test_mixed_precision.py"}
 SLOW_TESTS = {
@@ -80,8 +82,11 @@ SLOW_TESTS = {
     "studies/test_runner.py::test_cross_validation_protocols",
     "studies/test_study_cli.py::test_shipped_quickstart_runs_quick_through_the_cli",
     "serving/test_server_config.py::test_tfaug_serve_runs_until_ctrl_c_and_exits_0",
+    "test_readme_walkthrough.py::test_the_single_steps_run_as_written",
+    "test_commands.py::test_a_real_command_prints_only_tfaugs_lines",
+    "training/test_gan_runner.py::test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one",
 }
-SLOW_FIXTURES = {"mirrored_check", "mirrored_result", "mnist10k_path"}
+SLOW_FIXTURES = {"mirrored_check", "mirrored_result", "mnist10k_path", "enriched", "generator_won"}
 
 
 # Seconds per test file (setup included) measured one directory at a time on the shared 2-core machine under load
