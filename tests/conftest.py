@@ -98,7 +98,7 @@ SLOW_FIXTURES = {"mirrored_check", "mirrored_result", "mnist10k_path", "enriched
 # these, in collection order. The mirrored_check fixture's subprocess is counted in test_classifier_runtime.py:
 # the other two files that read it (training/test_distribute.py, test_cli_runtime.py) run late, when it is done.
 FILE_SECONDS = {
-    "studies/test_executors.py": 89, "training/test_classifier.py": 69, "models/test_mixed_precision.py": 69,
+    "studies/test_executors.py": 89, "training/test_classifier.py": 59, "models/test_mixed_precision.py": 69,
     "training/test_classifier_runtime.py": 66, "studies/test_runner.py": 47, "benchmarks/test_throughput.py": 45,
     "studies/test_demo.py": 41, "training/test_multiworker.py": 30, "enrich/test_run.py": 28,
     "training/test_gan_runner.py": 27, "studies/test_study_cli.py": 26, "test_cli.py": 25, "test_commands.py": 21,

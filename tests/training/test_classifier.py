@@ -139,7 +139,8 @@ def test_recipe_is_deterministic_given_a_seed_and_grows_its_budget(toy):
     import dataclasses
 
     (xtr, ytr), (xte, yte) = toy_split(toy)
-    cfg = dataclasses.replace(FEWSHOT, steps=6, min_epochs=2.0, batch_size=8, width=4, max_steps=0)
+    # the recipe (AdamW, cosine schedule, label smoothing, budget) around LeNet-5, the cheapest network to build
+    cfg = dataclasses.replace(FEWSHOT, name="lenet5", steps=6, min_epochs=2.0, batch_size=8, width=4, max_steps=0)
     assert cfg.budget(len(xtr)) == 10  # ceil(2 epochs * 40 images / batch 8) > 6
     a = train_classifier(xtr, ytr, num_classes=3, cfg=cfg, x_test=xte, y_test=yte, augment="classic")
     b = train_classifier(xtr, ytr, num_classes=3, cfg=cfg, x_test=xte, y_test=yte, augment="classic")
