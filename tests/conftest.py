@@ -1,5 +1,6 @@
 """Shared fixtures: quiet TensorFlow, seeded tiny datasets, the optional shared MNIST file, and the one
-mirrored-strategy subprocess shared by the distribution tests."""
+mirrored-strategy subprocess shared by the distribution tests; the slow marks of ``make test-fast`` and the file
+order of ``make test`` (longest files first)."""
 import json
 import os
 import subprocess
