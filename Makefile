@@ -27,14 +27,14 @@ demo: $(STAMP)
 	$(BIN)/tfaug demo
 
 ## make test: create/update .venv, install with test extras, run the test suite (2 workers, one test file each
-## at a time, so module fixtures run once)
+## at a time, so module fixtures run once; the longest files first, in the order tests/conftest.py gives them)
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
-## make test-fast: the development subset (-m "not slow": no end-to-end studies, demo, executors, mirrored or
-## multi-worker subprocesses, benchmarks, mixed-precision zoo runs; see tests/conftest.py), same 2 workers
+## make test-fast: the development subset (-m "not slow": no end-to-end studies or enrich runs, demo, executors,
+## mirrored or multi-worker subprocesses, benchmarks, mixed-precision zoo runs; see tests/conftest.py), same 2 workers
 test-fast: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"
 
 clean:
 	rm -rf $(VENV) runs saved_models .pytest_cache

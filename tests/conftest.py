@@ -1,5 +1,6 @@
 """Shared fixtures: quiet TensorFlow, seeded tiny datasets, the optional shared MNIST file, and the one
-mirrored-strategy subprocess shared by the distribution tests."""
+mirrored-strategy subprocess shared by the distribution tests; the slow marks of ``make test-fast`` and the file
+order of ``make test`` (longest files first)."""
 import json
 import os
 import subprocess
@@ -67,7 +68,9 @@ def mirrored_check(tmp_path_factory):
 
 # `make test-fast` runs `-m "not slow"`: these heavy end-to-end tests (measured 35-175 s each on the shared 2-core
 # machine) are marked slow here, in one place, next to the ones marked in their own files; `make test` (CI) runs
-# everything. Tests of the mirrored subprocess (fixture mirrored_check) or the shared MNIST file are slow too.
+# everything. Tests of the mirrored subprocess (fixture mirrored_check), the shared MNIST file or an end-to-end
+# enrich run (fixtures enriched, generator_won: 15-30 s each), the README walk-through's training commands, a
+# fresh-interpreter CLI run and the bitwise GAN resume runs (8-20 s each) are slow too.
 SLOW_FILES = {"benchmarks/test_throughput.py", "benchmarks/test_fewshot_heldout.py", "training/test_multiworker.py",
               "studies/test_demo.py", "models/test_mixed_precision.py"}
 SLOW_TESTS = {
@@ -80,16 +83,49 @@ SLOW_TESTS = {
     "studies/test_runner.py::test_cross_validation_protocols",
     "studies/test_study_cli.py::test_shipped_quickstart_runs_quick_through_the_cli",
     "serving/test_server_config.py::test_tfaug_serve_runs_until_ctrl_c_and_exits_0",
+    "test_readme_walkthrough.py::test_the_single_steps_run_as_written",
+    "test_commands.py::test_a_real_command_prints_only_tfaugs_lines",
+    "training/test_gan_runner.py::test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one",
 }
-SLOW_FIXTURES = {"mirrored_check", "mirrored_result", "mnist10k_path"}
+SLOW_FIXTURES = {"mirrored_check", "mirrored_result", "mnist10k_path", "enriched", "generator_won"}
+
+
+# Seconds per test file (setup included) measured one directory at a time on the shared 2-core machine under load
+# (`pytest --durations=0 --junitxml`, 2026-12-05; the files changed for issue 21 scaled by their measured CPU time
+# after/before): the files of 5 s or more. Only their order matters. `make test` runs each file on one of 2 xdist
+# workers (--dist loadfile), so the longest files start first (longest-processing-time-first keeps the workers'
+# totals close; --no-loadscope-reorder in the Makefile keeps this order, where xdist would otherwise start the files
+# with the most tests first and leave the few-test end-to-end files to the end). A file missing here runs after
+# these, in collection order. The mirrored_check fixture's subprocess is counted in test_classifier_runtime.py:
+# the other two files that read it (training/test_distribute.py, test_cli_runtime.py) run late, when it is done.
+FILE_SECONDS = {
+    "studies/test_executors.py": 89, "training/test_classifier.py": 59, "models/test_mixed_precision.py": 69,
+    "training/test_classifier_runtime.py": 66, "studies/test_runner.py": 47, "benchmarks/test_throughput.py": 45,
+    "studies/test_demo.py": 41, "training/test_multiworker.py": 30, "enrich/test_run.py": 28,
+    "training/test_gan_runner.py": 27, "studies/test_study_cli.py": 26, "test_cli.py": 25, "test_commands.py": 21,
+    "training/test_mixing.py": 20, "test_readme_walkthrough.py": 19, "benchmarks/test_fewshot_heldout.py": 18,
+    "fewshot/test_adapt.py": 18, "enrich/test_report_html.py": 17, "studies/test_cells.py": 11,
+    "fewshot/test_invert.py": 11, "export/test_downstream_keras.py": 10, "training/test_longtail.py": 9,
+    "metrics/test_cas.py": 9, "models/test_cgan.py": 9, "models/test_acgan.py": 9, "metrics/test_features.py": 8,
+    "export/test_savedmodel.py": 8, "serving/test_client.py": 7, "training/test_augment_choice.py": 7,
+    "training/test_tensorboard.py": 6, "models/test_wgan.py": 6, "models/test_bagan.py": 6, "models/test_vae.py": 5,
+}
+
+
+def _relative(item) -> str | None:
+    try:
+        return Path(str(item.path)).resolve().relative_to(TESTS).as_posix()
+    except ValueError:
+        return None
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        try:
-            rel = Path(str(item.path)).resolve().relative_to(TESTS).as_posix()
-        except ValueError:
+        rel = _relative(item)
+        if rel is None:
             continue
         if (rel in SLOW_FILES or f"{rel}::{item.originalname}" in SLOW_TESTS
                 or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))):
             item.add_marker(pytest.mark.slow)
+    # longest files first; a stable sort keeps each file's tests together and in their order, the rest as collected
+    items.sort(key=lambda item: -FILE_SECONDS.get(_relative(item) or "", 0))

@@ -11,9 +11,9 @@ def tiny_config(**changes):
     from tfaug.config import ClassifierConfig, GANConfig
     from tfaug.enrich.protocol import EnrichConfig
 
-    base = dict(classifier=ClassifierConfig(name="small_cnn", steps=20, batch_size=16, width=8),
+    base = dict(classifier=ClassifierConfig(name="lenet5", steps=20, batch_size=16),  # the cheapest network to build
                 gan=GANConfig(steps=20, batch_size=16, width=8, sample_every=0, checkpoint_every=0),
-                max_repeats=10, min_repeats=2)
+                max_repeats=3, min_repeats=2)
     base.update(changes)
     return EnrichConfig(**base)
 

@@ -46,7 +46,8 @@ def test_train_gan_generate_export_classifier(gan_run, npz, tmp_path, capsys):
     assert main(["generate", str(base / "toy"), "--class-id", "0", "--n", "3", "--out", str(tmp_path / "g2")]) == 0
     out = tmp_path / "clf"
     assert main(["train-classifier", "--dataset", f"npz:{npz}", "--per-class", "10", "--augment", "classic",
-                 "--synthetic", str(gan_run), "--ratio", "0.5", "--steps", "20", "--out", str(out), "--no-progress"]) == 0
+                 "--synthetic", str(gan_run), "--ratio", "0.5", "--steps", "20", "--out", str(out), "--no-progress",
+                 "--classifier", "lenet5"]) == 0  # the cheapest network: choosing the preset trains up to 6 more
     text = capsys.readouterr().out
     assert "30 real + 0 duplicated + 15 generated" in text
     assert (out / "metrics.json").exists() and (out / "classifier.keras").exists()
@@ -57,14 +58,15 @@ def test_train_classifier_tops_the_minority_class_up(gan_run, npz, tmp_path, cap
 
     out = tmp_path / "imb"
     assert main(["train-classifier", "--dataset", f"npz:{npz}", "--per-class", "10", "--minority", "1", "--keep", "3",
-                 "--synthetic", str(gan_run), "--steps", "2", "--out", str(out), "--no-progress"]) == 0
+                 "--synthetic", str(gan_run), "--steps", "2", "--out", str(out), "--no-progress",
+                 "--classifier", "lenet5"]) == 0
     assert "23 real + 0 duplicated + 7 generated" in capsys.readouterr().out  # 3 minority images topped up to 10
     config = json.loads((out / "config.json").read_text())
     assert config["synthetic_per_class"] == [0, 7, 0] and config["ratio"] is None
     ratio = tmp_path / "ratio"
     assert main(["train-classifier", "--dataset", f"npz:{npz}", "--per-class", "10", "--minority", "1", "--keep", "3",
                  "--synthetic", str(gan_run), "--ratio", "1", "--steps", "2", "--out", str(ratio),
-                 "--no-progress"]) == 0
+                 "--no-progress", "--classifier", "lenet5"]) == 0
     assert "23 real + 0 duplicated + 23 generated" in capsys.readouterr().out  # an explicit ratio keeps the balance
 
 

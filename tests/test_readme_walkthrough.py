@@ -2,8 +2,9 @@
 
 The commands are read from README.md itself (so the test breaks when the README and the CLI part ways); each runs
 in-process through ``tfaug.cli.main`` with the user's folder replaced by a small class folder and a few flags
-appended to make the training tiny (argparse keeps the last value of a repeated option). The ``tfaug enrich`` line
-is parsed here and run end to end by tests/enrich/test_run.py.
+appended to make the training tiny (argparse keeps the last value of a repeated option; the classifiers are
+LeNet-5s, the cheapest network to build, since each ``--augment classic`` command trains up to 6 more to choose its
+preset). The ``tfaug enrich`` line is parsed here and run end to end by tests/enrich/test_run.py.
 """
 import re
 import shlex
@@ -15,7 +16,7 @@ from tfaug.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = {"train-gan": ["--preset", "gan/quick", "--steps", "3", "--batch-size", "4"],
-        "train-classifier": ["--steps", "3", "--batch-size", "4", "--no-progress"]}
+        "train-classifier": ["--steps", "3", "--batch-size", "4", "--classifier", "lenet5", "--no-progress"]}
 
 
 def _section() -> str:

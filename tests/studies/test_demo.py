@@ -13,10 +13,12 @@ from tfaug.utils.io import read_jsonl
 def test_quick_demo_writes_report_and_resumes(tmp_path):
     # Two strategies (the classic control and the generator) over the quick config's 2 repeats: every demo path
     # (per-repeat generator, report vs classic, export, resume) runs; each strategy's own mix is tested elsewhere.
+    # The classifiers are LeNet-5s (the cheapest network to build: the control's preset choice trains up to 6 per
+    # repeat).
     quick = DemoConfig.quick()
     cfg = DemoConfig.quick(per_class=5, test_fraction=0.3, strategies=("classic", "cdcgan"),
                            gan=dataclasses.replace(quick.gan, steps=20),
-                           classifier=dataclasses.replace(quick.classifier, steps=10))
+                           classifier=dataclasses.replace(quick.classifier, name="lenet5", steps=10))
     out = tmp_path / "demo"
     res = run_demo(cfg, out, saved_models=str(tmp_path / "sm"), progress=False)
     names = [e["strategy"] for e in res.summary]

@@ -14,7 +14,7 @@ from tfaug.utils.io import read_json, read_jsonl
 TINY = {
     "dataset": "digits",
     "test": {"per_class": 20},
-    "classifier": {"steps": 12, "width": 8, "batch_size": 16},
+    "classifier": {"name": "lenet5", "steps": 12, "batch_size": 16},  # the cheapest network to build
     "generator": {"steps": 10, "width": 8, "batch_size": 16, "z_dim": 16, "sample_every": 0, "checkpoint_every": 0},
     "methods": {"m": 8, "L": 2, "N": 2, "model": "cdcgan", "encoder_steps": 10, "latent_dim": 4},
     "repeats": 1,
@@ -196,7 +196,7 @@ def test_cross_validation_protocols(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runner._State, "train", train)
     aware = study(name="cv", per_class=[4], strategies=["bootstrap"], cv={"folds": 2, "group_aware": True},
-                  classifier={"steps": 5, "width": 8, "batch_size": 16})
+                  classifier={"name": "lenet5", "steps": 5, "batch_size": 16})
     row = run_study(aware, tmp_path / "aware", progress=False).rows[0]
     assert row["n_duplicates"] == 3 * row["n_real"]  # bootstrap x4 (S1)
     assert row["cv_protocol"] == "group_aware" and len(row["cv_folds"]) == 2
@@ -208,7 +208,7 @@ def test_cross_validation_protocols(tmp_path, monkeypatch):
 
     seen.clear()
     naive = study(name="cv", per_class=[4], strategies=["bootstrap"], cv={"folds": 2, "group_aware": False},
-                  classifier={"steps": 5, "width": 8, "batch_size": 16})
+                  classifier={"name": "lenet5", "steps": 5, "batch_size": 16})
     row = run_study(naive, tmp_path / "naive", progress=False).rows[0]
     assert row["cv_protocol"] == "naive" and len(row["cv_folds"]) == 2
     assert len(seen) == 3 and min(crossing) > 0  # duplicates put one source on both sides: the leak
