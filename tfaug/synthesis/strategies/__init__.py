@@ -30,6 +30,9 @@ A strategy is a ``+``-joined list of registered building blocks (``base.register
 - ``disc-bank``, ``m1``..``m4`` S3's classifiers built from per-class generators instead of a trained CNN
                             (``m1:m=100,L=3`` overrides the study's ``methods`` parameters); alone only.
 
+- ``recommended``           an alias (``tfaug.synthesis.strategies.recommended``): ``cdcgan+soft+sepbn+classic``,
+                            chosen on validation columns of ``configs/fewshot-mnist.yaml``; composes like a block.
+
 e.g. ``cdcgan+classic``, ``bootstrap:2+classic:objects``, ``bagan+filter:consistency``. Unknown blocks are
 errors that name the block and list the known ones.
 
@@ -45,6 +48,7 @@ from tfaug.synthesis.strategies.base import (Block, Needs, Resources, Strategy, 
                                              register, unregister)
 from tfaug.synthesis.strategies.mix import Counts, Draw, MixState, TrainingMix, add_flag, build, synthetic_counts
 from tfaug.synthesis.strategies import real, generative, methods, longtail, mixing  # noqa: E402,F401 - registers the shipped blocks
+from tfaug.synthesis.strategies import recommended  # noqa: E402,F401 - registers the `recommended` alias
 from tfaug.synthesis.strategies.generative import OVERSAMPLE, ROUNDS  # noqa: E402
 from tfaug.synthesis.strategies.methods import METHODS  # noqa: E402
 
