@@ -38,7 +38,7 @@ def test_strategy_grammar():
 def test_errors_name_the_block_and_list_the_known_ones():
     with pytest.raises(TfaugError, match=r"unknown strategy block 'nope' in 'classic\+nope'; known blocks: "
                                          r"baseline, bootstrap, classic, extra-real, filter, synthetic-only, "
-                                         r"curriculum, source-flag, disc-bank, m1, m2, m3, m4, reweight, logit-adjust, balanced, soft, weight, swap, sepbn and the zoo models .*cdcgan"):
+                                         r"curriculum, source-flag, disc-bank, m1, m2, m3, m4, reweight, logit-adjust, balanced, soft, weight, swap, sepbn, recommended and the zoo models .*cdcgan"):
         parse("classic+nope")
     with pytest.raises(TfaugError, match="extra-real is the control for a generator"):
         parse("extra-real+cdcgan")
