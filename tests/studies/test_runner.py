@@ -98,6 +98,7 @@ def test_imbalance_and_grid_regimes_train_generators_on_their_draws(tmp_path):
     row = run_study(imb, out, progress=False).rows[0]
     assert row["setting"] == "minority=1,keep=0.5" and "minority_f1" in row and row["n_real"] == 38
     assert 0.0 <= row["val_accuracy"] <= 1.0 and "val_balanced_accuracy" in row  # 5 per class, never trained on
+    assert all(0.0 <= row[f"{g}_accuracy"] <= 1.0 for g in ("head", "middle", "tail"))  # thirds by training count
     split = split_of(out, "minority=1,keep=0.5", 0)
     assert len(split["train"]) == 38 and split["generator_train"] == split["train"]
     assert len(split["validation"]) == 50 and not set(split["validation"]) & (set(split["pool"]) | set(split["test"]))

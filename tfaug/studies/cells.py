@@ -134,7 +134,10 @@ class _State:
                                cell.seed, keep_mix=bool(cfg.cv and not cfg.cv["group_aware"]))
         row = {"dataset": cfg.dataset, "setting": setting.name, "strategy": cell.strategy, "repeat": cell.repeat,
                "seed": cell.seed}
-        row.update(_metrics(self.labels[tests[0]], fit.predictions[0], self.num_classes, minority))
+        # an imbalanced draw is also scored by head / middle / tail thirds of its classes (sorted by training count)
+        counts = (np.bincount(self.labels[real.idx], minlength=self.num_classes) if setting.kind == "imbalance"
+                  else None)
+        row.update(_metrics(self.labels[tests[0]], fit.predictions[0], self.num_classes, minority, counts))
         if split.test_large is not None:
             large = _metrics(self.labels[tests[1]], fit.predictions[1], self.num_classes, minority)
             row["accuracy_large"], row["macro_f1_large"] = large["accuracy"], large["macro_f1"]
@@ -268,10 +271,10 @@ def _predict(model, x) -> np.ndarray:
     return predict_classes(model, x)
 
 
-def _metrics(y_true, y_pred, num_classes: int, minority) -> dict:
+def _metrics(y_true, y_pred, num_classes: int, minority, train_counts=None) -> dict:
     from tfaug.metrics.classification import classification_metrics
 
-    return classification_metrics(y_true, y_pred, num_classes, minority=minority)
+    return classification_metrics(y_true, y_pred, num_classes, minority=minority, train_counts=train_counts)
 
 
 def _check_cv(cfg, num_classes: int) -> None:
