@@ -287,16 +287,10 @@ class _CommandResources:
                 self._draw.x, self._draw.y, num_classes=self._draw.num_classes, cfg=self._cfg,
                 augment=None if spec == "none" else spec, runtime=self._runtime,
                 progress="teacher" if self._progress else False).model
-        model = self._teacher
+        from tfaug.training.classifier import predict_probabilities
 
-        def probabilities(x):
-            import tensorflow as tf
-
-            x = np.asarray(x, np.float32)
-            out = [tf.nn.softmax(model(x[i:i + 512], training=False)).numpy() for i in range(0, len(x), 512)]
-            return np.concatenate(out) if out else np.zeros((0, self._draw.num_classes), np.float32)
-
-        return probabilities
+        model, k = self._teacher, self._draw.num_classes
+        return lambda x: predict_probabilities(model, x, k)
 
 
 def _checked_generator(source, ds, split, spec):

@@ -134,14 +134,10 @@ class CellResources:
         return choice.spec
 
     def _probabilities(self, model):
-        def probabilities(x):
-            import tensorflow as tf
+        from tfaug.training.classifier import predict_probabilities
 
-            x = np.asarray(x, np.float32)
-            out = [tf.nn.softmax(model(x[i:i + 512], training=False)).numpy() for i in range(0, len(x), 512)]
-            return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
-
-        return probabilities
+        k = len(self.class_names)
+        return lambda x: predict_probabilities(model, x, k)
 
     def encode_fn(self):
         """images float32 [-1, 1] [n, H, W, C] -> posterior means float32 [n, latent_dim] of a VAE."""

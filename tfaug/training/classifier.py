@@ -354,6 +354,15 @@ def predict_classes(model, images: np.ndarray, batch_size: int = 512) -> np.ndar
     return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
 
 
+def predict_probabilities(model, images, num_classes: int, batch_size: int = 512) -> np.ndarray:
+    """Softmax probabilities float32 [N, K] of a logits classifier for float images in [-1, 1] [N, H, W, C]."""
+    import tensorflow as tf
+
+    x = np.asarray(images, np.float32)
+    out = [tf.nn.softmax(model(x[i:i + batch_size], training=False)).numpy() for i in range(0, len(x), batch_size)]
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, num_classes), np.float32)
+
+
 def save_classifier(model, path: str | os.PathLike) -> Path:
     """Save a classifier as a .keras file atomically."""
     path = Path(path)
