@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DiffAugment policies, e.g. color,translation,cutout ('none' disables)")
     g.add_argument("--ada-target", type=unit_fraction, help="ADA target for E[sign(D(real))] (0 disables; paper: 0.6)")
     g.add_argument("--r1", type=non_negative_float, help="R1 penalty weight gamma (0 disables)")
+    g.add_argument("--class-balanced", action="store_true",
+                   help="class-balanced batches (every class equally often; for long-tailed data)")
     g.add_argument("--ema-decay", type=unit_fraction, help="EMA decay of the sampling generator, in [0, 1)")
     g.add_argument("--best-every", type=non_negative_int,
                    help="keep checkpoints/best by pixel KID every N steps (0 disables)")

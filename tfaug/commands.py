@@ -102,7 +102,8 @@ def train_gan(args) -> int:
     cfg = replace(cfg, model=model, steps=steps, batch_size=args.batch_size, seed=args.seed, options=options,
                   diffaugment=diffaugment, ada_target=getattr(args, "ada_target", None),
                   r1=getattr(args, "r1", None), ema_decay=getattr(args, "ema_decay", None),
-                  best_every=getattr(args, "best_every", None))
+                  best_every=getattr(args, "best_every", None),
+                  class_balanced=True if getattr(args, "class_balanced", False) else None)
     run_ = run(ds.images[split.train], ds.labels[split.train], class_names=ds.class_names, cfg=cfg, out=args.out,
                data_info=_data_info(args, split), resume=args.resume, progress=not args.no_progress, runtime=runtime)
     last = run_.history[-1] if run_.history else {}

@@ -52,6 +52,9 @@ class GANConfig:
         sample_every: write a sample grid every this many steps (0 = only at the end).
         checkpoint_every: write the ``last`` checkpoint every this many steps (0 = only at the end).
         seed: run seed (data order, noise, initialisation).
+        class_balanced: draw every batch class-balanced (a class uniformly, then one of its images) instead of
+            in epochs of the data's frequencies, so the tail classes of a long-tailed set condition G and D as
+            often as the head (``tfaug.data.pipeline.make_step_pipeline(balanced=True)``); default False.
         options: model-specific settings by name (see each zoo model's builder; unknown names are an error
             naming the option), e.g. ``{"n_critic": 5}`` for ``wgan-gp``.
     """
@@ -79,6 +82,7 @@ class GANConfig:
     sample_every: int = 500
     checkpoint_every: int = 500
     seed: int = 0
+    class_balanced: bool = False
     options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -95,6 +99,7 @@ class GANConfig:
         _check(self.ada_kimg > 0, "ada_kimg must be > 0")
         _check(self.r1 >= 0.0, "r1 must be >= 0 (0 disables the R1 penalty)")
         _check(self.best_every >= 0, "best_every must be >= 0 (0 disables the best checkpoint)")
+        _check(isinstance(self.class_balanced, bool), "class_balanced must be true or false")
         _check(isinstance(self.options, dict), "options must be a dict of model-specific settings")
         from tfaug.models.zoo import model_names  # no TensorFlow import: the zoo lists names only
 

@@ -140,3 +140,25 @@ def test_step_pipeline_batches_depend_only_on_seed_and_step():
         make_step_pipeline(x, y, 11, seed=0)
     with pytest.raises(TfaugError, match="start step"):
         make_step_pipeline(x, y, 2, seed=0, start_step=-1)
+
+
+def test_balanced_step_pipeline_draws_classes_uniformly_and_resumes():
+    """Class-balanced GAN batches: a 2-image tail class is drawn as often as a 200-image head class; batch k
+    depends only on (seed, k); each image's pixels match its label."""
+    from tfaug.data.pipeline import make_step_pipeline
+
+    y = np.concatenate([np.zeros(200), np.ones(40), np.full(2, 5)]).astype(np.int32)  # classes 0, 1, 5 present
+    x = (y * 20).astype(np.uint8).reshape(-1, 1, 1, 1)
+    stream = list(make_step_pipeline(x, y, 50, seed=3, balanced=True).take(60))
+    labels = np.concatenate([lab.numpy() for _, lab in stream])
+    share = np.array([np.mean(labels == c) for c in (0, 1, 5)])
+    assert set(np.unique(labels)) == {0, 1, 5}
+    np.testing.assert_allclose(share, 1 / 3, atol=0.03)  # 3000 draws: binomial sd 0.009
+    pixels = np.concatenate([im.numpy().reshape(-1) for im, _ in stream])
+    np.testing.assert_allclose(pixels, (labels * 20) / 127.5 - 1.0, rtol=1e-6)
+    later = [lab.numpy() for _, lab in make_step_pipeline(x, y, 50, seed=3, start_step=40, balanced=True).take(20)]
+    np.testing.assert_array_equal(np.concatenate(later), labels[40 * 50:])
+    other = np.concatenate([lab.numpy() for _, lab in make_step_pipeline(x, y, 50, seed=4, balanced=True).take(4)])
+    assert not np.array_equal(other, labels[:200])
+    plain = np.concatenate([lab.numpy() for _, lab in make_step_pipeline(x, y, 50, seed=3).take(60)])
+    assert np.mean(plain == 5) < 0.02  # the unbalanced stream keeps the data's frequencies (2 / 242)

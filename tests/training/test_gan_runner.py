@@ -210,18 +210,21 @@ def test_resume_refuses_when_only_broken_checkpoints_remain(cdcgan_run, tmp_path
     assert (d / "history.jsonl").read_text() == before  # history untouched
 
 
-@pytest.mark.parametrize("model", ["cdcgan", "dcgan"])
-def test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one(tmp_path, toy, model):
+@pytest.mark.parametrize("model, balanced", [("cdcgan", False), ("dcgan", False), ("cdcgan", True)])
+def test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one(tmp_path, toy, model, balanced):
     """Issue 19.5: the input pipeline is indexed by step, so stop + resume gives the same weights, bit for bit.
-    60 images in batches of 16 make epochs end mid-batch, and the stop at step 5 falls inside the second epoch."""
+    60 images in batches of 16 make epochs end mid-batch, and the stop at step 5 falls inside the second epoch.
+    Class-balanced batches (issue 17's long-tail generators) keep the guarantee and are recorded in config.json."""
     x, y = toy
     cfg = GANConfig(model=model, steps=9, batch_size=16, width=8, z_dim=8, sample_every=2, checkpoint_every=3,
-                    diffaugment="translation")  # sample grids and checkpoints on the way must not disturb anything
+                    diffaugment="translation",  # sample grids and checkpoints on the way must not disturb anything
+                    class_balanced=balanced)
     full = train_gan(x, y, class_names=NAMES, cfg=cfg, out=tmp_path / "full", progress=False)
     first = GANConfig(**{**cfg.__dict__, "steps": 5})
     train_gan(x, y, class_names=NAMES, cfg=first, out=tmp_path / "half", progress=False)
     resumed = train_gan(x, y, class_names=NAMES, cfg=cfg, out=tmp_path / "half", resume=True, progress=False)
     assert resumed.step == full.step == 9
+    assert json.loads((tmp_path / "half" / "config.json").read_text())["gan"]["class_balanced"] is balanced
     for key, net in full.model.networks().items():
         for a, b in zip(net.get_weights(), resumed.model.networks()[key].get_weights()):
             np.testing.assert_array_equal(a, b)

@@ -143,7 +143,8 @@ def map_augment(ds, augment: Callable[..., Any] | None):
     return ds.map(_augment)
 
 
-def make_step_pipeline(images, labels, batch_size: int, *, seed: int, start_step: int = 0):
+def make_step_pipeline(images, labels, batch_size: int, *, seed: int, start_step: int = 0,
+                       balanced: bool = False):
     """An endless ``tf.data.Dataset`` of training batches whose batch ``k`` depends only on (seed, k).
 
     The index stream is the concatenation of per-epoch permutations, epoch ``e`` shuffled by a stateless draw
@@ -151,12 +152,18 @@ def make_step_pipeline(images, labels, batch_size: int, *, seed: int, start_step
     ``start_step`` therefore sees exactly the batches an uninterrupted run sees from that step on (a re-seeded
     ``shuffle`` would not), with no iterator state to checkpoint.
 
+    With ``balanced`` (class-balanced sampling, for long-tailed sets: a tail class of 2 images is seen as often
+    as a head class of 2,000) each of the B rows of batch ``k`` draws a class uniformly among the classes
+    present, then one of that class's images uniformly, with replacement, from a stateless draw keyed by
+    ``(seed, k)``: the same resume guarantee, but no epochs (an image may repeat within a batch).
+
     Args:
         images: uint8 [N, H, W, C] in [0, 255], or float [N, H, W, C] in [-1, 1]; N >= 1.
         labels: int [N] class ids.
         batch_size: images per batch, in [1, N].
         seed: any int in [-2**63, 2**63).
         start_step: index of the first batch yielded, >= 0.
+        balanced: class-balanced rows instead of epochs of permutations (see above).
 
     Returns:
         A ``tf.data.Dataset`` yielding (float32 [B, H, W, C] in [-1, 1], int32 [B]) forever.
@@ -179,6 +186,8 @@ def make_step_pipeline(images, labels, batch_size: int, *, seed: int, start_step
         raise TfaugError(f"pipeline images must be uint8 or float in [-1, 1], got {x.dtype}")
     xs = scale_images(x)
     ys = tf.constant(y.astype(np.int32))
+    if balanced:
+        return _balanced_steps(tf, xs, ys, y, int(batch_size), int(seed), int(start_step))
     first_epoch, offset = divmod(int(start_step) * int(batch_size), n)
 
     def permutation(epoch):
@@ -188,6 +197,28 @@ def make_step_pipeline(images, labels, batch_size: int, *, seed: int, start_step
     positions = tf.data.Dataset.counter(start=first_epoch).flat_map(permutation).skip(offset)
     batches = positions.batch(int(batch_size), drop_remainder=True)
     return batches.map(lambda i: (tf.gather(xs, i), tf.gather(ys, i))).prefetch(tf.data.AUTOTUNE)
+
+
+def _balanced_steps(tf, xs, ys, y: np.ndarray, batch_size: int, seed: int, start_step: int):
+    """Batch k of class-balanced rows: class ~ U(classes present), image ~ U(that class), keyed by (seed, k)."""
+    order = np.argsort(y, kind="stable")                        # image indices grouped by class
+    classes, starts, sizes = np.unique(y[order], return_index=True, return_counts=True)
+    order_t, starts_t = tf.constant(order.astype(np.int64)), tf.constant(starts.astype(np.int64))
+    sizes_t = tf.constant(sizes.astype(np.int64))
+    k_classes = len(classes)
+
+    def rows(step):
+        key = tf.stack([tf.constant(seed, tf.int64), step])
+        u = tf.random.stateless_uniform([batch_size, 2], key, dtype=tf.float64)
+        c = tf.minimum(tf.cast(u[:, 0] * k_classes, tf.int64), k_classes - 1)
+        size = tf.gather(sizes_t, c)
+        j = tf.minimum(tf.cast(u[:, 1] * tf.cast(size, tf.float64), tf.int64), size - 1)
+        i = tf.gather(order_t, tf.gather(starts_t, c) + j)
+        return tf.gather(xs, i), tf.gather(ys, i)
+
+    return tf.data.Dataset.counter(start=start_step).map(rows).prefetch(tf.data.AUTOTUNE)
+
+
 def _stream(tf, x: np.ndarray, y: np.ndarray, cache: bool, repeat: bool, shuffle: bool, seed: int):
     """from_tensor_slices -> scale -> cache -> repeat -> shuffle (a full-size buffer) of one image set."""
     ds = tf.data.Dataset.from_tensor_slices((x, y))

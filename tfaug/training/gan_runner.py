@@ -184,7 +184,7 @@ def _train(images, labels, class_names, cfg, runtime, strategy, config, run_dir,
 
     distribute.synchronize_batchnorm(model.networks().values(), strategy)
     # Batch k depends only on (seed, k): a resumed run sees the batches an uninterrupted one sees.
-    ds = make_step_pipeline(images, labels, batch, seed=cfg.seed, start_step=start)
+    ds = make_step_pipeline(images, labels, batch, seed=cfg.seed, start_step=start, balanced=cfg.class_balanced)
     ds = distribute.distribute_dataset(ds, strategy)
     step_fn = distribute.make_train_function(model.train_step, strategy, jit_compile=runtime.jit_compile,
                                              name=cfg.model)
