@@ -63,15 +63,16 @@ def export_model(base: Path, name: str) -> Path:
                             name=name, base=base, version=1)
 
 
-def start_server(model_base: Path, name: str, timeout: float = 180.0):
-    """``tfaug serve`` in a child process; returns ``(process, rest_url, grpc_target)`` once the model is AVAILABLE."""
+def start_server(model_base: Path, name: str, timeout: float = 180.0, extra: list | None = None):
+    """``tfaug serve`` (with ``extra`` arguments) in a child process; returns ``(process, rest_url, grpc_target)``
+    once the model is AVAILABLE."""
     from tfaug.errors import TfaugError
     from tfaug.serving.client import ServingClient
 
     rest_port, grpc_port = _free_port(), _free_port()
     log = tempfile.NamedTemporaryFile(prefix="serving_load-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "tfaug", "serve", "--model-base", str(model_base),
-                             "--rest-port", str(rest_port), "--grpc-port", str(grpc_port)],
+                             "--rest-port", str(rest_port), "--grpc-port", str(grpc_port), *(extra or [])],
                             stdout=log, stderr=subprocess.STDOUT)
     url, target = f"http://127.0.0.1:{rest_port}", f"127.0.0.1:{grpc_port}"
     client = ServingClient.rest(url, timeout=5, retries=0)
@@ -150,6 +151,8 @@ def main(argv=None) -> int:
     ap.add_argument("--url", help="benchmark a running REST server instead of starting one (needs --model)")
     ap.add_argument("--grpc", help="benchmark a running gRPC server instead of starting one (needs --model)")
     ap.add_argument("--model", default="bench_cdcgan", help="served model name (default bench_cdcgan)")
+    ap.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
+                    help="extra argument for the started `tfaug serve`, repeatable (e.g. --serve-arg=--batch-timeout-ms=0)")
     ap.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --url/--grpc host")
     args = ap.parse_args(argv)
     if not (1 <= args.clients <= 64 and 0 < args.seconds <= 120 and 1 <= args.max_requests <= 100_000):
@@ -166,7 +169,11 @@ def main(argv=None) -> int:
 
     print(f"machine: {os.cpu_count()} CPU cores, GPUs: {len(tf.config.list_physical_devices('GPU'))}, "
           f"TF {tf.__version__}; {args.clients} clients, {args.seconds:g} s per phase, "
-          f"max {args.max_requests} requests per phase, {args.big_requests} requests of {BIG}", flush=True)
+          f"max {args.max_requests} requests per phase, {args.big_requests} requests of {BIG}"
+          + (f"; serve {' '.join(args.serve_arg)}" if args.serve_arg else ""), flush=True)
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?") \
+        if os.path.exists("/proc/cpuinfo") else "?"
+    print(f"cpu: {cpu}; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
     proc, log, tmp = None, None, tempfile.TemporaryDirectory(prefix="serving_load-")
     try:
         export = None
@@ -175,7 +182,7 @@ def main(argv=None) -> int:
         else:
             export = export_model(Path(tmp.name), args.model)
             print(f"exported {export}; starting tfaug serve ...", flush=True)
-            proc, url, target, log = start_server(Path(tmp.name), args.model)
+            proc, url, target, log = start_server(Path(tmp.name), args.model, extra=args.serve_arg)
         transports = [("REST", url, ServingClient.rest), ("gRPC", target, ServingClient.grpc)]
         rows = []
         print(f"{'transport':9} {'size':>4} {'requests':>8} {'req/s':>8} {'images/s':>9} {'p50 ms':>8} "

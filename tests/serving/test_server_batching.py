@@ -1,5 +1,6 @@
 """Server-side batching: merged requests give the same images as sequential ones, and merging really happens."""
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -107,3 +108,41 @@ def test_batch_size_limit_is_respected(max_batch_size):
         batcher.close()
     assert not errors and sorted(int(o["x"][0]) for o in out) == list(range(5))
     assert max(calls) <= max_batch_size and sum(calls) == 5
+
+
+def test_default_batching_is_opportunistic():
+    """Timeout 0 (the default): requests that queue while the model runs form the next batch; a lone request
+    runs at once, alone."""
+    assert BatchingOptions().timeout_ms == 0
+    running, release, sizes = threading.Event(), threading.Event(), []
+
+    def fn(inputs):
+        sizes.append(len(inputs["x"]))
+        if len(sizes) == 1:  # the first call holds the model until the others have queued
+            running.set()
+            assert release.wait(30)
+        return {"y": inputs["x"] + 1}
+
+    stats = BatchStats()
+    batcher = Batcher(fn, BatchingOptions(), stats)
+    try:
+        first = threading.Thread(target=batcher.submit, args=({"x": np.zeros(1)}, 1))
+        first.start()
+        assert running.wait(30)
+        out = [None] * 3
+        threads = [threading.Thread(target=lambda i=i: out.__setitem__(i, batcher.submit({"x": np.full(2, i)}, 2)))
+                   for i in range(3)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while batcher._queue.qsize() < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        release.set()
+        for t in (first, *threads):
+            t.join(30)
+        assert sizes == [1, 6] and stats.merged_batches == 1  # the three queued requests ran as one batch
+        for i in range(3):
+            np.testing.assert_array_equal(out[i]["y"], np.full(2, i) + 1)
+        assert batcher.submit({"x": np.zeros(4)}, 4)["y"].shape == (4,) and sizes[-1] == 4  # lone: alone
+    finally:
+        batcher.close()

@@ -26,11 +26,15 @@ class BatchingOptions:
 
     Attributes:
         max_batch_size: most rows one model call may hold (>= 1).
-        timeout_ms: longest time the worker waits for more requests before running a batch (>= 0).
+        timeout_ms: longest time the worker waits for more requests before running a batch (>= 0). The default 0
+            batches opportunistically: a batch holds the requests that queued while the model ran the previous
+            one, and a lone request never waits (TF Serving's batching guide starts from 0; Ray Serve's default).
+            On the 2-core Xeon, 5 ms doubled the p99 latency of one-image requests (2.9x in-process against 1.9x
+            at 0, benchmarks/results/serving.md) for 16 % more images/s at 16 images per request over gRPC.
     """
 
     max_batch_size: int = 64
-    timeout_ms: float = 5.0
+    timeout_ms: float = 0.0
 
 
 class BatchStats:

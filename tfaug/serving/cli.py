@@ -50,8 +50,9 @@ def _add_serve(sub) -> None:
                    help="seconds between scans for new model versions (default 2)")
     s.add_argument("--max-batch-size", type=positive_int, default=64,
                    help="most rows merged into one model call (default 64)")
-    s.add_argument("--batch-timeout-ms", type=non_negative_float, default=5.0,
-                   help="longest wait for more requests before a batch runs (default 5)")
+    s.add_argument("--batch-timeout-ms", type=non_negative_float, default=0.0,
+                   help="longest wait for more requests before a batch runs (default 0: a batch holds what "
+                        "queued while the model ran; raise it to trade latency for throughput)")
     s.add_argument("--max-images-per-request", type=positive_int, default=1024,
                    help="largest N one request may ask for (default 1024)")
     s.add_argument("--monitoring-config", metavar="MONITORING_CONFIG",

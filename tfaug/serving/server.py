@@ -44,7 +44,8 @@ class ServerConfig:
         grpc_port: gRPC port, 0 picks a free one, None disables gRPC.
         poll_seconds: seconds between scans of the base paths for new/removed versions (> 0).
         max_batch_size: most rows merged into one model call (>= 1).
-        batch_timeout_ms: longest wait for more requests before running a batch (>= 0).
+        batch_timeout_ms: longest wait for more requests before running a batch (>= 0; 0, the default, batches
+            opportunistically: see ``tfaug.serving.batching.BatchingOptions``).
         max_images_per_request: largest N one request may ask for (>= 1).
         max_body_bytes: largest REST request body (>= 1).
         monitoring_config_file: a ``monitoring.config`` (MonitoringConfig text proto); with
@@ -64,7 +65,7 @@ class ServerConfig:
     grpc_port: int | None = 8500
     poll_seconds: float = 2.0
     max_batch_size: int = 64
-    batch_timeout_ms: float = 5.0
+    batch_timeout_ms: float = 0.0
     max_images_per_request: int = 1024
     max_body_bytes: int = 16 << 20
     monitoring_config_file: str | os.PathLike | None = None
@@ -124,7 +125,7 @@ class LocalModelServer:
         grpc_port: int | None = 8500,
         poll_seconds: float = 2.0,
         max_batch_size: int = 64,
-        batch_timeout_ms: float = 5.0,
+        batch_timeout_ms: float = 0.0,
         max_images_per_request: int = 1024,
         max_body_bytes: int = 16 << 20,
         max_grpc_message_bytes: int | None = None,
