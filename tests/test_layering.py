@@ -51,3 +51,28 @@ def test_no_import_circle_between_the_study_runner_and_its_executors():
             f"{n.module}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
         assert "tfaug.studies.runner" not in mods, f"studies/{name}.py imports the runner"
     assert "tfaug.studies.executors" in set(_imports(PKG / "studies" / "runner.py"))
+
+
+# The top-level modules: errors and config sit below every package (any layer may read a config); cli_args
+# parses arguments for the CLI glue (cli, commands, __main__), which may import anything.
+TOP_LEVEL = {
+    "errors.py": {"tfaug." + p for p in ORDER} | {"tfaug.config", "tfaug.cli", "tfaug.commands", "tfaug.cli_args"},
+    "config.py": {"tfaug." + p for p in ORDER} | {"tfaug.cli", "tfaug.commands", "tfaug.cli_args"},
+    "cli_args.py": {"tfaug.studies", "tfaug.enrich", "tfaug.cli", "tfaug.commands"},
+}
+
+
+def test_top_level_modules_import_only_below_them():
+    assert {p.name for p in PKG.glob("*.py")} <= set(TOP_LEVEL) | {"__init__.py", "__main__.py", "cli.py",
+                                                                   "commands.py"}, "a new top-level module: add it"
+    bad = []
+    for name, forbidden in TOP_LEVEL.items():
+        for mod in _imports(PKG / name):
+            if any(mod == f or mod.startswith(f + ".") for f in forbidden):
+                bad.append(f"{name} imports {mod}")
+    assert not bad, "\n".join(bad)
+
+
+def test_every_package_is_in_the_layer_order():
+    packages = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert packages == set(ORDER), f"packages outside the layering test: {sorted(packages - set(ORDER))}"

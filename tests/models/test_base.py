@@ -79,8 +79,8 @@ def test_bad_ada_settings_are_errors():
         GANConfig(ada_target=1.0)
     with pytest.raises(TfaugError, match="r1"):
         GANConfig(r1=-1.0)
-    with pytest.raises(TfaugError, match="unknown model"):
-        GANConfig(model="stylegan9")
+    with pytest.raises(TfaugError, match="model must be"):
+        GANConfig(model="")
 
 
 # -- truncation (issue 7) -------------------------------------------------------------------------------------

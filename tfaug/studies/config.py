@@ -398,6 +398,13 @@ def _classifier(value) -> tuple[ClassifierConfig, float | None]:
         raise TfaugError(f"bad classifier settings: {e}") from None
 
 
+def _known_model(name) -> None:
+    from tfaug.models.zoo import model_names  # the names only: no TensorFlow import
+
+    if name not in model_names():
+        raise TfaugError(f"unknown model {name!r}; choose one of: {', '.join(model_names())}")
+
+
 def _generator(value) -> tuple[GANConfig, dict, dict | None]:
     from tfaug.config import from_dict, preset, to_dict
 
@@ -409,6 +416,7 @@ def _generator(value) -> tuple[GANConfig, dict, dict | None]:
         cfg = from_dict(GANConfig, {**base, **value})
     except TypeError as e:
         raise TfaugError(f"bad generator settings: {e}") from None
+    _known_model(cfg.model)
     names = {f.name for f in dataclasses.fields(GANConfig)} - {"model", "seed"}
     overrides = {}
     for model, fields in models.items():
@@ -416,7 +424,8 @@ def _generator(value) -> tuple[GANConfig, dict, dict | None]:
         bad = sorted(set(fields) - names)
         if bad:
             raise TfaugError(f"unknown key {bad[0]!r} in generator.models.{model}; known: {', '.join(sorted(names))}")
-        dataclasses.replace(cfg, model=model, **fields)  # validates values and the model name
+        _known_model(model)
+        dataclasses.replace(cfg, model=model, **fields)  # validates the values
         overrides[str(model)] = dict(fields)
     return cfg, overrides, pretrain
 
