@@ -173,10 +173,9 @@ def predict_method(
 
 
 def _float_images(images) -> np.ndarray:
-    from tfaug.utils.images import to_float
+    from tfaug.utils.images import as_float_images
 
-    x = np.asarray(images)
-    x = to_float(x) if x.dtype == np.uint8 else x.astype(np.float32)
+    x = as_float_images(images)
     if x.ndim != 4:
         raise TfaugError(f"images must be [N, H, W, C], got shape {x.shape}")
     return x

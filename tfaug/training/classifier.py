@@ -22,7 +22,7 @@ from tfaug.config import ClassifierConfig, RuntimeConfig
 from tfaug.errors import TfaugError
 from tfaug.metrics.classification import classification_metrics
 from tfaug.training.longtail import posthoc_model, train_loss
-from tfaug.utils.images import to_float
+from tfaug.utils.images import as_float_images
 
 
 @dataclass
@@ -45,12 +45,6 @@ class ClassifierResult:
     predictions: np.ndarray | None = None
     steps: int = 0
     generated_model: object = None
-
-
-def as_float_images(images: np.ndarray) -> np.ndarray:
-    """uint8 [0, 255] or float [-1, 1] images -> float32 [-1, 1]."""
-    images = np.asarray(images)
-    return to_float(images) if images.dtype == np.uint8 else images.astype(np.float32)
 
 
 def _checked(x, y, num_classes: int, what: str) -> tuple[np.ndarray, np.ndarray]:

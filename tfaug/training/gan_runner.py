@@ -37,7 +37,7 @@ from tfaug import __version__
 from tfaug.config import GANConfig, RuntimeConfig, to_dict
 from tfaug.errors import TfaugError
 from tfaug.utils import rundir as rd
-from tfaug.utils.images import save_class_grid, to_float, to_uint8
+from tfaug.utils.images import as_float_images, save_class_grid, to_uint8
 from tfaug.utils.io import append_jsonl, atomic_directory, atomic_write_text, read_json, read_jsonl, write_json
 
 MAX_GRID_CLASSES = 20  # sample grids show at most this many class rows
@@ -176,7 +176,7 @@ def _train(images, labels, class_names, cfg, runtime, strategy, config, run_dir,
         if resume:
             log.warning("%s has no checkpoint yet; the resumed run starts at step 0", run_dir)
         # One-off phase (e.g. BAGAN's autoencoder); its results live in weights, so a resume skips it.
-        model.prepare(_as_float(images), labels, progress=progress)
+        model.prepare(as_float_images(images), labels, progress=progress)
     history = [r for r in read_jsonl(run_dir / rd.HISTORY) if r.get("step", 0) <= start]
     if resume:  # drop records logged after the checkpoint we resumed from
         _rewrite_history(write_dir, history)
@@ -235,13 +235,6 @@ def _train(images, labels, class_names, cfg, runtime, strategy, config, run_dir,
     return GANRun(model=model, run_dir=run_dir, history=history, step=step)
 
 
-def _as_float(images: np.ndarray) -> np.ndarray:
-    """uint8 [0, 255] or float [-1, 1] images -> float32 [-1, 1]."""
-    if images.dtype == np.uint8:
-        return to_float(images)
-    return np.asarray(images, np.float32)
-
-
 class _BestScorer:
     """Scores the sampling network on a fixed sample and keeps ``checkpoints/best`` when the score improves.
 
@@ -252,7 +245,7 @@ class _BestScorer:
     def __init__(self, images: np.ndarray, labels: np.ndarray, seed: int, run_dir: Path):
         rng = np.random.default_rng(seed)
         idx = np.sort(rng.choice(len(images), min(BEST_SAMPLE, len(images)), replace=False))
-        self.real = _as_float(images[idx])
+        self.real = as_float_images(images[idx])
         self.class_ids = labels[idx].astype(np.int32)
         self.seeds = np.arange(len(idx), dtype=np.int64) + BEST_SEED_OFFSET
         self.run_dir = run_dir

@@ -19,6 +19,12 @@ def to_float(images: np.ndarray) -> np.ndarray:
     return np.asarray(images, dtype=np.float32) / 127.5 - 1.0
 
 
+def as_float_images(images) -> np.ndarray:
+    """uint8 [0, 255] or float [-1, 1] images (any shape) -> float32 [-1, 1]; the one copy of this helper."""
+    images = np.asarray(images)
+    return to_float(images) if images.dtype == np.uint8 else images.astype(np.float32)
+
+
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """float [-1, 1] (values outside are clipped) -> uint8 [0, 255], rounded."""
     x = np.clip((np.asarray(images, dtype=np.float32) + 1.0) * 127.5, 0.0, 255.0)

@@ -15,16 +15,10 @@ import numpy as np
 from tfaug.errors import TfaugError
 from tfaug.synthesis.counts import generated_counts, round_half_up
 from tfaug.synthesis.strategies.base import Resources, Strategy
-from tfaug.utils.images import to_float
+from tfaug.utils.images import as_float_images
 
 __all__ = ["Counts", "Draw", "MixState", "TrainingMix", "add_flag", "as_float_images", "build", "common",
            "generated_groups", "synthetic_counts"]
-
-
-def as_float_images(images) -> np.ndarray:
-    """uint8 [0, 255] or float [-1, 1] images -> float32 [-1, 1]."""
-    images = np.asarray(images)
-    return to_float(images) if images.dtype == np.uint8 else images.astype(np.float32)
 
 
 @dataclass(frozen=True)
