@@ -72,7 +72,7 @@ def mirrored_check(tmp_path_factory):
 # enrich run (fixtures enriched, generator_won: 15-30 s each), the README walk-through's training commands, a
 # fresh-interpreter CLI run and the bitwise GAN resume runs (8-20 s each) are slow too.
 SLOW_FILES = {"benchmarks/test_throughput.py", "benchmarks/test_fewshot_heldout.py", "training/test_multiworker.py",
-              "studies/test_demo.py", "models/test_mixed_precision.py"}
+              "studies/test_demo.py", "models/test_mixed_precision.py", "fewshot/test_invert.py"}
 SLOW_TESTS = {
     "studies/test_executors.py::test_processes_fail_by_cell_then_resume_to_the_sequential_table",
     "studies/test_executors.py::test_ray_gives_the_sequential_rows",
@@ -86,6 +86,17 @@ SLOW_TESTS = {
     "test_readme_walkthrough.py::test_the_single_steps_run_as_written",
     "test_commands.py::test_a_real_command_prints_only_tfaugs_lines",
     "training/test_gan_runner.py::test_resumed_run_is_bitwise_identical_to_an_uninterrupted_one",
+    # the heaviest of the rest (4-10 s each on the idle 2-core Xeon), so that `make test-fast` stays under 2 minutes
+    "test_cli.py::test_train_classifier_mixes_generated_images_in_their_own_batches",
+    "test_cli.py::test_train_gan_generate_export_classifier",
+    "test_commands.py::test_a_300x400_folder_trains_at_full_size_with_tensorboard_and_a_hint",
+    "metrics/test_cas.py::test_perfect_generator_scores_high_and_real_comparisons_are_reported",
+    "training/test_classifier.py::test_no_pretrain_trains_exactly_as_before_same_seed_same_result_and_augment_runs",
+    "training/test_classifier.py::test_ensemble_averages_member_probabilities_and_saves",
+    "models/test_acgan.py::test_runner_checkpoint_loader_and_export",
+    "models/test_wgan.py::test_runner_checkpoint_loader_and_export",
+    "training/test_gan_runner.py::test_dcgan_with_ada_best_checkpoint_export_and_state",
+    "test_commands.py::test_minority_by_name_with_image_size_and_channels",
 }
 SLOW_FIXTURES = {"mirrored_check", "mirrored_result", "mnist10k_path", "enriched", "generator_won"}
 
