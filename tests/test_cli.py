@@ -1,4 +1,5 @@
 """The tfaug command: every subcommand end to end on tiny data, and one-line errors with exit status 2."""
+import json
 import subprocess
 import sys
 
@@ -135,7 +136,7 @@ def test_unreadable_run_dirs(tmp_path, capsys):
     assert len(_err(capsys).splitlines()) == 1
 
 
-def test_corrupt_image_is_skipped_by_name(tmp_path, capsys):
+def test_corrupt_image_is_skipped_by_name_and_class_balanced_batches_are_recorded(tmp_path, capsys):
     from PIL import Image
 
     from tests_helpers import toy_images
@@ -147,8 +148,9 @@ def test_corrupt_image_is_skipped_by_name(tmp_path, capsys):
     (tmp_path / "imgs" / "c0" / "broken.png").write_bytes(b"\x89PNG not really")
     with pytest.warns(UserWarning, match="broken.png"):
         rc = main(["train-gan", "--dataset", f"folder:{tmp_path / 'imgs'}", "--steps", "2", "--preset", "gan/quick",
-                   "--out", str(tmp_path / "run"), "--no-progress"])
+                   "--out", str(tmp_path / "run"), "--no-progress", "--class-balanced"])
     assert rc == 0 and (tmp_path / "run" / "checkpoints" / "generator.keras").exists()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["gan"]["class_balanced"] is True
 
 
 def test_class_id_out_of_range(gan_run, tmp_path, capsys):
