@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     from tfaug.config import ClassifierConfig
     from tfaug.data.sources import load_dataset
     from tfaug.data.subsets import long_tail_subset, stratified_split, subset_draw
-    from tfaug.metrics.classification import classification_metrics
+    from tfaug.utils.classification import classification_metrics
     from tfaug.training.classifier import predict_classes, train_classifier
     from tfaug.training.longtail import class_counts, effective_number_weights
 

@@ -15,7 +15,7 @@ FORBIDDEN = {
     "models": {"synthesis", "training", "metrics", "export", "fewshot", "serving", "studies", "enrich"},
     "metrics": {"fewshot", "models", "export", "serving", "studies", "enrich"},
     "synthesis": {"fewshot", "training", "studies", "serving", "enrich"},
-    "training": {"fewshot", "studies", "export", "serving", "enrich"},
+    "training": {"metrics", "fewshot", "studies", "export", "serving", "enrich"},  # scores via utils.classification
     "export": {"studies", "training", "fewshot", "serving", "enrich"},
     "fewshot": {"studies", "serving", "enrich"},
     "serving": {"studies", "training", "enrich"},

@@ -58,7 +58,7 @@ def test_rerun_skips_finished_fits(tmp_path, fake_fit):
 
 
 def test_budget_stops_fits_that_would_not_fit(tmp_path, fake_fit, monkeypatch):
-    from tfaug.metrics.classification import classification_metrics
+    from tfaug.utils.classification import classification_metrics
 
     classification_metrics([0, 1], [0, 1], 2)  # import scikit-learn before the clock starts
     monkeypatch.setattr(select, "FINAL_OVERHEAD_S", 0.0)

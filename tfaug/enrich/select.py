@@ -126,7 +126,7 @@ def run_selection(out: Path, side, candidates: list[str], cfg: EnrichConfig, bud
 
 
 def _score(cand: str, repeat: int, side, fit_idx, val_idx, res, cfg: EnrichConfig) -> dict:
-    from tfaug.metrics.classification import classification_metrics
+    from tfaug.utils.classification import classification_metrics
 
     t0, g0 = time.monotonic(), res.seconds if res is not None else 0.0
     k = len(side.class_names)

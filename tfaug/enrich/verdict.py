@@ -85,7 +85,7 @@ def choose(rows: list[dict], candidates: list[str]) -> tuple[str, str]:
 
 def bootstrap_ci(y_true, y_pred, num_classes: int, seed: int = 0, n: int = BOOTSTRAP) -> dict:
     """Test accuracy and macro-F1 with 95 % percentile-bootstrap CIs over the test images (seeded)."""
-    from tfaug.metrics.classification import classification_metrics
+    from tfaug.utils.classification import classification_metrics
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     m = classification_metrics(y_true, y_pred, num_classes)

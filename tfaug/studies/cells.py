@@ -272,7 +272,7 @@ def _predict(model, x) -> np.ndarray:
 
 
 def _metrics(y_true, y_pred, num_classes: int, minority, train_counts=None) -> dict:
-    from tfaug.metrics.classification import classification_metrics
+    from tfaug.utils.classification import classification_metrics
 
     return classification_metrics(y_true, y_pred, num_classes, minority=minority, train_counts=train_counts)
 

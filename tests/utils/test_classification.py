@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from tfaug.metrics.classification import classification_metrics
+from tfaug.utils.classification import classification_metrics
 
 
 def test_matches_sklearn_and_counts():
@@ -41,7 +41,7 @@ def test_balanced_accuracy_and_minority_scores_match_sklearn():
 
 def test_head_middle_tail_groups_are_thirds_by_training_count():
     from tfaug.errors import TfaugError
-    from tfaug.metrics.classification import class_groups, group_accuracy
+    from tfaug.utils.classification import class_groups, group_accuracy
 
     counts = [500, 300, 180, 107, 64, 38, 23]  # 7 classes: 3 head, 2 middle, 2 tail
     assert class_groups(counts) == [[0, 1, 2], [3, 4], [5, 6]]

@@ -7,7 +7,8 @@ larger groups first: K = 10 gives 4 head, 3 middle, 3 tail classes). A group's a
 test images whose true class is in the group. Under the exponential profile the classes are already in count order.
 
 All functions take integer labels and predictions (numpy) and return plain Python numbers so results can be
-written straight to CSV/JSON.
+written straight to CSV/JSON. They live in ``utils`` (numpy only), below ``training``, which scores a trained
+classifier with them, and below ``metrics``, ``studies`` and ``enrich``, which report them.
 """
 from __future__ import annotations
 
