@@ -15,7 +15,7 @@ def policy():
 def _pair(dtype, shape, momentum=0.9):
     import keras
 
-    from tfaug.models.networks.batchnorm import BatchNorm
+    from tfaug.models.networks.batchnorm import BatchNormalization as BatchNorm
 
     ours, ref = BatchNorm(momentum=momentum, dtype=dtype), keras.layers.BatchNormalization(momentum=momentum,
                                                                                           dtype=dtype)
@@ -86,7 +86,7 @@ def test_mixed_precision_takes_the_fused_kernel_and_matches_keras(dtype):
 def test_unfusable_cases_fall_back_to_keras(policy):
     import tensorflow as tf
 
-    from tfaug.models.networks.batchnorm import BatchNorm
+    from tfaug.models.networks.batchnorm import BatchNormalization as BatchNorm
 
     policy("mixed_bfloat16")
     assert not BatchNorm(synchronized=True)._fused(tf.zeros((2, 3, 3, 4)), None)
@@ -102,7 +102,7 @@ def test_saved_model_file_round_trip(tmp_path, policy):
     import keras
 
     import tfaug.models.networks.layers  # noqa: F401 - what loaders import
-    from tfaug.models.networks.batchnorm import BatchNorm
+    from tfaug.models.networks.batchnorm import BatchNormalization as BatchNorm
 
     policy("mixed_bfloat16")
     inp = keras.Input((4, 4, 3))
@@ -110,5 +110,31 @@ def test_saved_model_file_round_trip(tmp_path, policy):
     x = np.random.default_rng(0).normal(size=(2, 4, 4, 3)).astype(np.float32)
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras", compile=False)
-    assert type(loaded.get_layer("bn")) is BatchNorm
+    assert type(loaded.get_layer("bn")) is BatchNorm and BatchNorm.__name__ == "BatchNormalization"
     np.testing.assert_array_equal(np.asarray(model(x), np.float32), np.asarray(loaded(x), np.float32))
+
+
+def test_weights_written_with_keras_batchnorm_load_and_back(tmp_path):
+    """Keras 3 names weight paths after layer classes: a checkpoint of a network built with Keras'
+    BatchNormalization (every run before this layer) loads into tfaug's, and the other way round."""
+    import keras
+
+    from tfaug.models.networks.batchnorm import BatchNormalization
+
+    def net(bn):
+        inp = keras.Input((4, 4, 2))
+        x = bn(name="bn1")(keras.layers.Conv2D(3, 1, name="c")(inp))
+        return keras.Model(inp, bn(name="bn2")(x))
+
+    rng = np.random.default_rng(0)
+    old, new = net(keras.layers.BatchNormalization), net(BatchNormalization)
+    old.set_weights([rng.normal(size=w.shape).astype(np.float32) ** 2 for w in old.get_weights()])
+    old.save_weights(tmp_path / "old.weights.h5")
+    new.load_weights(tmp_path / "old.weights.h5")
+    for a, b in zip(old.get_weights(), new.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    new.save_weights(tmp_path / "new.weights.h5")
+    back = net(keras.layers.BatchNormalization)
+    back.load_weights(tmp_path / "new.weights.h5")
+    for a, b in zip(old.get_weights(), back.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -151,7 +151,7 @@ def domain_models(model):
         if isinstance(layer, bn):
             cfg = layer.get_config()
             cfg["name"] = f"{cfg['name']}_generated"
-            return type(layer).from_config(cfg)  # tfaug's BatchNorm stays BatchNorm
+            return type(layer).from_config(cfg)  # tfaug's BatchNormalization stays tfaug's
         return layer
 
     gen = keras.models.clone_model(model, clone_function=twin)

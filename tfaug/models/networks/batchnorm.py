@@ -1,4 +1,4 @@
-"""``BatchNorm``: Keras' ``BatchNormalization`` that runs TensorFlow's fused kernel under mixed precision.
+"""tfaug's ``BatchNormalization``: Keras' layer that runs TensorFlow's fused kernel under mixed precision.
 
 Under a ``mixed_bfloat16`` / ``mixed_float16`` policy, Keras 3's BatchNormalization casts its input to float32,
 computes the moments and the normalisation with separate element-wise ops and casts back: on a 2-core AMX Xeon its
@@ -16,20 +16,24 @@ This layer takes the fused kernel where it is exact to Keras' definition and the
 - in training the kernel returns the batch variance with Bessel's correction ``n / (n - 1)``; the moving variance
   is updated with the biased variance Keras uses, ``moving = momentum * moving + (1 - momentum) * batch``.
 
+The class keeps Keras' name on purpose: Keras 3 stores a network's weights under paths made from its layers'
+class names, so checkpoints and ``.keras`` files written with Keras' BatchNormalization load into networks built
+with this one and back (it is registered as ``tfaug>BatchNormalization``).
+
 Values: inputs any float [N, H, W, C]; outputs the compute dtype, same shape.
 """
 from __future__ import annotations
 
 import keras
 
-__all__ = ["BatchNorm"]
+__all__ = ["BatchNormalization"]
 
 _MIXED = ("bfloat16", "float16")
 _MIN_EPSILON = 1.001e-5  # the fused kernel's floor (cuDNN's); smaller epsilons take Keras' path
 
 
 @keras.saving.register_keras_serializable(package="tfaug")
-class BatchNorm(keras.layers.BatchNormalization):
+class BatchNormalization(keras.layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` with the fused kernel under mixed precision (module docstring)."""
 
     def _fused(self, inputs, mask) -> bool:

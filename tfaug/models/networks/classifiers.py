@@ -10,7 +10,7 @@ import keras
 from keras import layers
 
 from tfaug.errors import TfaugError
-from tfaug.models.networks.batchnorm import BatchNorm
+from tfaug.models.networks.batchnorm import BatchNormalization
 from tfaug.models.networks.common import MIN_GRID, channel_plan, check_image_shape, check_num_classes
 
 CLASSIFIERS = ("res_cnn", "small_cnn", "lenet5")
@@ -43,7 +43,7 @@ def _small_cnn(x, num_classes: int, width: int, dropout: float):
     for i, ch in enumerate(channel_plan(width, stages, grow=True), start=1):
         for j in (1, 2):
             x = layers.Conv2D(ch, 3, padding="same", use_bias=False, name=f"s{i}_conv{j}")(x)
-            x = BatchNorm(momentum=BN_MOMENTUM, name=f"s{i}_bn{j}")(x)
+            x = BatchNormalization(momentum=BN_MOMENTUM, name=f"s{i}_bn{j}")(x)
             x = layers.ReLU(name=f"s{i}_relu{j}")(x)
         if i < stages:
             x = layers.MaxPooling2D(2, padding="same", name=f"s{i}_pool")(x)
@@ -55,12 +55,12 @@ def _residual(x, channels: int, name: str):
     shortcut = x
     for j in (1, 2):
         x = layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"{name}_conv{j}")(x)
-        x = BatchNorm(momentum=BN_MOMENTUM, name=f"{name}_bn{j}")(x)
+        x = BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn{j}")(x)
         if j == 1:
             x = layers.ReLU(name=f"{name}_relu1")(x)
     if shortcut.shape[-1] != channels:
         shortcut = layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_proj")(shortcut)
-        shortcut = BatchNorm(momentum=BN_MOMENTUM, name=f"{name}_proj_bn")(shortcut)
+        shortcut = BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_proj_bn")(shortcut)
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     return layers.ReLU(name=f"{name}_out")(x)
 
@@ -70,7 +70,7 @@ def _res_cnn(x, num_classes: int, width: int, dropout: float):
     is > 4; channels w, 2w, 4w, 4w ...), GAP, dropout, dense. 28x28 -> blocks at 28, 14, 7, 4."""
     stages = _stages(x)
     x = layers.Conv2D(width, 3, padding="same", use_bias=False, name="stem_conv")(x)
-    x = BatchNorm(momentum=BN_MOMENTUM, name="stem_bn")(x)
+    x = BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
     for i, ch in enumerate(channel_plan(width, stages, grow=True), start=1):
         x = _residual(x, ch, f"s{i}")

@@ -22,7 +22,7 @@ import keras
 from keras import layers
 
 from tfaug.errors import TfaugError
-from tfaug.models.networks.batchnorm import BatchNorm
+from tfaug.models.networks.batchnorm import BatchNormalization
 from tfaug.models.networks.common import (channel_plan, check_image_shape, check_num_classes, dcgan_init,
                                           num_resamplings)
 
@@ -129,7 +129,7 @@ def build_dcgan_discriminator(image_shape: tuple[int, int, int], width: int = 64
         x = layers.Conv2D(ch, kernel, strides=2, padding="same", use_bias=norm == "none" or i == 1,
                           kernel_initializer=dcgan_init(), name=f"down{i}_conv")(x)
         if norm == "batch" and i > 1:
-            x = BatchNorm(gamma_initializer=dcgan_init(1.0), name=f"down{i}_bn")(x)
+            x = BatchNormalization(gamma_initializer=dcgan_init(1.0), name=f"down{i}_bn")(x)
         x = layers.LeakyReLU(0.2, name=f"down{i}_lrelu")(x)
     x = layers.Flatten(name="flatten")(x)
     logits = layers.Dense(1, kernel_initializer=dcgan_init(), dtype="float32", name="logits")(x)

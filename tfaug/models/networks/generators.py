@@ -15,7 +15,7 @@ import keras
 from keras import layers
 
 from tfaug.errors import TfaugError
-from tfaug.models.networks.batchnorm import BatchNorm
+from tfaug.models.networks.batchnorm import BatchNormalization
 from tfaug.models.networks.common import (channel_plan, check_image_shape, check_num_classes, dcgan_init,
                                           plan_generator)
 
@@ -62,13 +62,13 @@ def build_generator(image_shape: tuple[int, int, int], num_classes: int, z_dim: 
     x = layers.Concatenate(name="z_and_class")([z, emb])
     x = layers.Dense(start_h * start_w * chans[0], use_bias=False, kernel_initializer=dcgan_init(), name="project")(x)
     x = layers.Reshape((start_h, start_w, chans[0]), name="start_grid")(x)
-    x = BatchNorm(momentum=BN_MOMENTUM, gamma_initializer=dcgan_init(1.0), name="project_bn")(x)
+    x = BatchNormalization(momentum=BN_MOMENTUM, gamma_initializer=dcgan_init(1.0), name="project_bn")(x)
     x = layers.ReLU(name="project_relu")(x)
     for i, ch in enumerate(chans[1:], start=1):
         # Bias is redundant before BatchNorm.
         x = layers.Conv2DTranspose(ch, 4, strides=2, padding="same", use_bias=False, kernel_initializer=dcgan_init(),
                                    name=f"up{i}_convT")(x)
-        x = BatchNorm(momentum=BN_MOMENTUM, gamma_initializer=dcgan_init(1.0),
+        x = BatchNormalization(momentum=BN_MOMENTUM, gamma_initializer=dcgan_init(1.0),
                                       name=f"up{i}_bn")(x)
         x = layers.ReLU(name=f"up{i}_relu")(x)
     x = layers.Conv2D(c, 3, padding="same", kernel_initializer=dcgan_init(), name="to_image")(x)
@@ -112,12 +112,12 @@ def build_dcgan_generator(image_shape: tuple[int, int, int], z_dim: int = 100, w
     class_id = keras.Input(shape=(), dtype="int32", name="class_id")  # unconditional: unused
     x = layers.Dense(start_h * start_w * chans[0], use_bias=False, kernel_initializer=dcgan_init(), name="project")(z)
     x = layers.Reshape((start_h, start_w, chans[0]), name="start_grid")(x)
-    x = BatchNorm(momentum=BN_MOMENTUM, gamma_initializer=dcgan_init(1.0), name="project_bn")(x)
+    x = BatchNormalization(momentum=BN_MOMENTUM, gamma_initializer=dcgan_init(1.0), name="project_bn")(x)
     x = layers.ReLU(name="project_relu")(x)
     for i, ch in enumerate(chans[1:], start=1):
         x = layers.Conv2DTranspose(ch, kernel, strides=2, padding="same", use_bias=False,
                                    kernel_initializer=dcgan_init(), name=f"up{i}_convT")(x)
-        x = BatchNorm(momentum=BN_MOMENTUM, gamma_initializer=dcgan_init(1.0),
+        x = BatchNormalization(momentum=BN_MOMENTUM, gamma_initializer=dcgan_init(1.0),
                                       name=f"up{i}_bn")(x)
         x = layers.ReLU(name=f"up{i}_relu")(x)
     x = layers.Conv2DTranspose(c, kernel, strides=2, padding="same", use_bias=False, kernel_initializer=dcgan_init(),

@@ -14,4 +14,4 @@ import tfaug.models.networks.age  # noqa: F401,E402  (adapted runs: AGE new-clas
 import tfaug.models.networks.seeded  # noqa: F401,E402  (seed-taking wrapper of a sampling network)
 import tfaug.models.networks.adjust  # noqa: F401,E402  (classifiers: post-hoc logit adjustment)
 import tfaug.models.networks.classifiers  # noqa: F401,E402  (classifiers: the ensemble head)
-import tfaug.models.networks.batchnorm  # noqa: F401,E402  (BatchNorm: fused under mixed precision)
+import tfaug.models.networks.batchnorm  # noqa: F401,E402  (BatchNormalization: fused under mixed precision)
