@@ -213,3 +213,22 @@ def test_cross_validation_protocols(tmp_path, monkeypatch):
     row = run_study(naive, tmp_path / "naive", progress=False).rows[0]
     assert row["cv_protocol"] == "naive" and len(row["cv_folds"]) == 2
     assert len(seen) == 3 and min(crossing) > 0  # duplicates put one source on both sides: the leak
+
+
+def test_a_study_written_before_a_config_field_existed_resumes(tmp_path):
+    """study.json of an earlier version lacks fields added since (GANConfig.class_balanced): their defaults keep
+    the old behaviour, so the study resumes; a non-default value is still a different study."""
+    import dataclasses
+
+    from tfaug.config import ClassifierConfig, GANConfig, to_dict
+
+    record = {"name": "s", "generator": to_dict(GANConfig()), "classifier": to_dict(ClassifierConfig()),
+              "strategies": ["classic"], "settings": ["a"], "repeats": 1}
+    old = json.loads(json.dumps(record))
+    del old["generator"]["class_balanced"]
+    (tmp_path / "study.json").write_text(json.dumps(old))
+    runner._check_or_write_study(tmp_path, record)  # no error
+    changed = {**record, "generator": to_dict(dataclasses.replace(GANConfig(), class_balanced=True))}
+    (tmp_path / "study.json").write_text(json.dumps(old))
+    with pytest.raises(TfaugError, match="'generator' differs"):
+        runner._check_or_write_study(tmp_path, changed)

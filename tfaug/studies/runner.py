@@ -118,6 +118,7 @@ def _check_or_write_study(out: Path, record: dict) -> None:
         except (OSError, ValueError):
             raise TfaugError(f"{path} is unreadable; pass another --out") from None
         new = _jsonable(record)
+        old = _with_new_defaults(old)
         for key in sorted(set(old) | set(new)):
             a, b = old.get(key), new.get(key)
             if key == "repeats":
@@ -130,6 +131,19 @@ def _check_or_write_study(out: Path, record: dict) -> None:
                 raise TfaugError(f"{out} holds a study whose {key!r} differs from this config (only settings, "
                                  f"strategies and repeats may be added); pass another --out")
     write_json(path, record)
+
+
+def _with_new_defaults(old: dict) -> dict:
+    """A stored study record with the fields its generator/classifier configs gained since filled with their
+    defaults (an added field's default keeps the old behaviour, e.g. ``GANConfig.class_balanced``), so a study
+    written by an earlier version resumes."""
+    from tfaug.config import ClassifierConfig, GANConfig, to_dict
+
+    out = dict(old)
+    for key, cls in (("generator", GANConfig), ("classifier", ClassifierConfig)):
+        if isinstance(out.get(key), dict):
+            out[key] = {**_jsonable(to_dict(cls())), **out[key]}
+    return out
 
 
 def _jsonable(obj):
