@@ -531,7 +531,7 @@ class Benchmark:
         """consistency, KID vs the unseen real images of h, copies of the k images (see the module docstring)."""
         from tfaug.metrics.distances import kernel_inception_distance
         from tfaug.metrics.memorisation import memorisation
-        from tfaug.training.classifier import as_float_images
+        from tfaug.utils.images import as_float_images
 
         judge, ev = self.judge(), self.cfg["eval"]
         feats, probs = judge.extract(images)

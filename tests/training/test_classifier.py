@@ -37,7 +37,7 @@ def _reference_weights(xtr, ytr, cfg):
 
     from tfaug.data.pipeline import make_pipeline
     from tfaug.models.networks.classifiers import build_classifier
-    from tfaug.training.classifier import as_float_images
+    from tfaug.utils.images import as_float_images
 
     x = as_float_images(xtr)
     keras.utils.set_random_seed(cfg.seed)

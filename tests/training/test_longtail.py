@@ -122,7 +122,8 @@ def test_train_classifier_uses_the_logit_adjusted_loss():
 
     from tfaug.data.pipeline import make_pipeline
     from tfaug.models.networks.classifiers import build_classifier
-    from tfaug.training.classifier import as_float_images, train_classifier
+    from tfaug.training.classifier import train_classifier
+    from tfaug.utils.images import as_float_images
 
     x, y = _tiny()
     cfg = ClassifierConfig(steps=3, width=8, seed=2)
@@ -144,7 +145,8 @@ def test_train_classifier_uses_the_logit_adjusted_loss():
 def test_train_classifier_class_weights_posthoc_and_balanced(tmp_path):
     import keras
 
-    from tfaug.training.classifier import as_float_images, save_classifier, train_classifier
+    from tfaug.training.classifier import save_classifier, train_classifier
+    from tfaug.utils.images import as_float_images
 
     from tfaug.data.pipeline import make_pipeline
     from tfaug.models.networks.classifiers import build_classifier

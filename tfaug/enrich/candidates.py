@@ -122,7 +122,8 @@ def fit_candidate(strategy_text: str, x_train, y_train, x_val, y_val, resources,
     """
     from tfaug.enrich.protocol import is_imbalanced
     from tfaug.synthesis.strategies import Counts, Draw
-    from tfaug.training.classifier import as_float_images, train_classifier
+    from tfaug.training.classifier import train_classifier
+    from tfaug.utils.images import as_float_images
     from tfaug.training.mixing import mix_kwargs
 
     strategy = parse(strategy_text)

@@ -13,7 +13,8 @@ import numpy as np
 
 from tfaug.config import ClassifierConfig
 from tfaug.errors import TfaugError
-from tfaug.training.classifier import as_float_images, train_classifier
+from tfaug.training.classifier import train_classifier
+from tfaug.utils.images import as_float_images
 
 
 def classification_accuracy_score(

@@ -193,7 +193,8 @@ def domain_extractor(
     """
     import keras
 
-    from tfaug.training.classifier import as_float_images, train_classifier
+    from tfaug.training.classifier import train_classifier
+    from tfaug.utils.images import as_float_images
 
     config = config or DEFAULT_DOMAIN_CONFIG
     labels = np.asarray(labels, np.int32)

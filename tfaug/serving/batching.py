@@ -29,8 +29,9 @@ class BatchingOptions:
         timeout_ms: longest time the worker waits for more requests before running a batch (>= 0). The default 0
             batches opportunistically: a batch holds the requests that queued while the model ran the previous
             one, and a lone request never waits (TF Serving's batching guide starts from 0; Ray Serve's default).
-            On the 2-core Xeon, 5 ms doubled the p99 latency of one-image requests (2.9x in-process against 1.9x
-            at 0, benchmarks/results/serving.md) for 16 % more images/s at 16 images per request over gRPC.
+            On the 2-core Xeon with 4 clients, 5 ms gave one-image requests a p99 of 2.8-2.9x in-process, 0 gave
+            1.7-2.0x over gRPC and 1.9-4.3x over REST; 5 ms merged more at 16 images per request over gRPC (0.81 of
+            in-process images/s against 0.70-0.73; benchmarks/results/serving.md).
     """
 
     max_batch_size: int = 64

@@ -76,7 +76,8 @@ def choose_augment(images: np.ndarray, labels: np.ndarray, *, num_classes: int, 
     Returns:
         An :class:`AugmentChoice`.
     """
-    from tfaug.training.classifier import as_float_images, train_classifier
+    from tfaug.training.classifier import train_classifier
+    from tfaug.utils.images import as_float_images
 
     if not is_auto(spec):
         return AugmentChoice(spec=spec, kind=kind or "", protocol="named")

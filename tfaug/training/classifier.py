@@ -20,8 +20,8 @@ import numpy as np
 from tfaug.augment.kinds import resolve_augment
 from tfaug.config import ClassifierConfig, RuntimeConfig
 from tfaug.errors import TfaugError
-from tfaug.utils.classification import classification_metrics
 from tfaug.training.longtail import posthoc_model, train_loss
+from tfaug.utils.classification import classification_metrics
 from tfaug.utils.images import as_float_images
 
 

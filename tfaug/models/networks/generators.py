@@ -68,8 +68,7 @@ def build_generator(image_shape: tuple[int, int, int], num_classes: int, z_dim: 
         # Bias is redundant before BatchNorm.
         x = layers.Conv2DTranspose(ch, 4, strides=2, padding="same", use_bias=False, kernel_initializer=dcgan_init(),
                                    name=f"up{i}_convT")(x)
-        x = BatchNormalization(momentum=BN_MOMENTUM, gamma_initializer=dcgan_init(1.0),
-                                      name=f"up{i}_bn")(x)
+        x = BatchNormalization(momentum=BN_MOMENTUM, gamma_initializer=dcgan_init(1.0), name=f"up{i}_bn")(x)
         x = layers.ReLU(name=f"up{i}_relu")(x)
     x = layers.Conv2D(c, 3, padding="same", kernel_initializer=dcgan_init(), name="to_image")(x)
     extra_h, extra_w = start_h * 2**n_up - h, start_w * 2**n_up - w
@@ -117,8 +116,7 @@ def build_dcgan_generator(image_shape: tuple[int, int, int], z_dim: int = 100, w
     for i, ch in enumerate(chans[1:], start=1):
         x = layers.Conv2DTranspose(ch, kernel, strides=2, padding="same", use_bias=False,
                                    kernel_initializer=dcgan_init(), name=f"up{i}_convT")(x)
-        x = BatchNormalization(momentum=BN_MOMENTUM, gamma_initializer=dcgan_init(1.0),
-                                      name=f"up{i}_bn")(x)
+        x = BatchNormalization(momentum=BN_MOMENTUM, gamma_initializer=dcgan_init(1.0), name=f"up{i}_bn")(x)
         x = layers.ReLU(name=f"up{i}_relu")(x)
     x = layers.Conv2DTranspose(c, kernel, strides=2, padding="same", use_bias=False, kernel_initializer=dcgan_init(),
                                name="to_image")(x)

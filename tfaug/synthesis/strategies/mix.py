@@ -17,7 +17,7 @@ from tfaug.synthesis.counts import generated_counts, round_half_up
 from tfaug.synthesis.strategies.base import Resources, Strategy
 from tfaug.utils.images import as_float_images
 
-__all__ = ["Counts", "Draw", "MixState", "TrainingMix", "add_flag", "as_float_images", "build", "common",
+__all__ = ["Counts", "Draw", "MixState", "TrainingMix", "add_flag", "build", "common",
            "generated_groups", "synthetic_counts"]
 
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from tfaug.augment.bootstrap import balance_by_duplication, bootstrap
 from tfaug.synthesis.strategies.base import Block, Needs, Strategy, number, once, register
-from tfaug.synthesis.strategies.mix import MixState, as_float_images
+from tfaug.synthesis.strategies.mix import MixState
+from tfaug.utils.images import as_float_images
 
 _EXTRA_TAG = 7919  # separates the extra-real draw's random stream from the duplication stream
 
