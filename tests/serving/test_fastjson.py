@@ -99,3 +99,28 @@ def test_non_finite_floats_and_odd_documents_keep_the_standard_library_behaviour
         fastjson.loads(b'"\xff"')
     assert fastjson.dumps({1: np.int64(2), "b": np.float32(0.5), "c": base64.b64encode(b"x").decode()}) == \
         b'{"1":2,"b":0.5,"c":"eA=="}'
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+def test_int_array_text_is_orjsons_text_for_every_shape(dtype):
+    import orjson
+
+    info = np.iinfo(dtype)
+    for shape in [(1,), (7,), (3, 1), (1, 1, 1), (2, 3, 4), (4, 1, 5, 1), (2, 28, 28, 1), (1, 2, 1, 3, 1, 2)]:
+        for arr in (RNG.integers(info.min, info.max, shape, dtype=dtype, endpoint=True), np.zeros(shape, dtype),
+                    np.resize(np.array([info.min, info.max, 0, 9, 10, 99, 100], dtype), shape)):
+            assert fastjson.int_array_text(arr) == orjson.dumps(arr, option=orjson.OPT_SERIALIZE_NUMPY)
+    strided = RNG.integers(0, 256, (6, 5, 4), dtype=np.uint8)[::2, :, 1:3]  # not contiguous
+    assert fastjson.int_array_text(strided) == json.dumps(strided.tolist(), separators=(",", ":")).encode()
+    for other in (np.zeros((0, 3), np.uint8), np.uint8(7), np.zeros(5, np.int32), np.zeros(5, np.float32)):
+        assert fastjson.int_array_text(np.asarray(other)) is None
+
+
+@pytest.mark.parametrize("fmt", ["row", "columnar"])
+def test_a_large_uint8_reply_prints_the_standard_librarys_bytes(fmt):
+    images = RNG.integers(0, 256, (16, 28, 28, 1), dtype=np.uint8)  # 12,544 numbers: the int_array_text lane
+    assert images.size >= fastjson.INT_TEXT_MIN_SIZE
+    outs = {"images": images, "class_id": np.arange(16, dtype=np.int32), "seed": np.arange(16, dtype=np.int64)}
+    for outputs in (outs, {"images": images}):
+        slow = json.dumps(predict_response(outputs, fmt), separators=(",", ":")).encode()
+        assert fastjson.dumps(predict_response(outputs, fmt, fast=True)) == slow

@@ -141,3 +141,19 @@ def test_client_casts_arrays_as_it_cast_lists():
             np.asarray(value.tolist(), dtype="uint8")
         with pytest.raises(OverflowError):
             _to_array(value, "uint8")
+
+
+def test_outer_length_and_array_end_are_read_right_or_refused():
+    """The outermost length comes from the text's length and the array's end from the closes after it: rows whose
+    counts add up but differ stay lists, and an array closed by more than 64 enclosing arrays is still found."""
+    for text in (b"[[1,2],[3,4,5],[6]]", b"[[1,2,3],[4],[5,6]]", b"[[1,2],[3,4,5,6,7]]"):
+        got = loads_arrays(text, min_bytes=2)
+        assert not isinstance(got, np.ndarray) and got == json.loads(text)
+    inner = b"[" + b",".join(str(v).encode() for v in range(300)) + b"]"
+    for depth in (3, 70):
+        text = b"[" * depth + b'"x",' + inner + b"]" * depth
+        got = loads_arrays(text, min_bytes=2)
+        for _ in range(depth):
+            got = got[-1] if isinstance(got, list) else got
+        assert isinstance(got, np.ndarray) and got.tolist() == list(range(300))
+        assert _plain(loads_arrays(text, min_bytes=2)) == json.loads(text)

@@ -202,3 +202,29 @@ def test_same_seed_same_weights_with_classic_augmentation(toy):
         np.testing.assert_array_equal(got, want)
     other = train_classifier(xtr, ytr, num_classes=3, cfg=dataclasses.replace(cfg, seed=4), augment="classic")
     assert not all(np.array_equal(g, w) for g, w in zip(other.model.get_weights(), a.model.get_weights()))
+
+
+def test_the_train_step_is_traced_once_per_fit(toy, monkeypatch):
+    """prebuild creates the optimizer slots and metric variables before the first fit, so TensorFlow traces the
+    step once (Keras otherwise creates them inside the first trace, and a tf.function that created variables is
+    traced again); the weights are Keras' own fit's, bit for bit (the test above)."""
+    import keras
+
+    traces = []
+    original = keras.Model.train_step
+
+    def counting(self, data):
+        traces.append(1)
+        return original(self, data)
+
+    monkeypatch.setattr(keras.Model, "train_step", counting)
+    (xtr, ytr), _ = toy_split(toy)
+    train_classifier(xtr, ytr, num_classes=3, cfg=ClassifierConfig(steps=3, width=8))
+    assert len(traces) == 1
+    traces.clear()
+    train_classifier(xtr, ytr, num_classes=3, cfg=ClassifierConfig(steps=3, width=8), pretrain=(xtr, ytr, 2))
+    assert len(traces) == 1  # the main phase's fit reuses the pretrain phase's step
+    traces.clear()
+    monkeypatch.setattr("tfaug.training.classifier.prebuild", lambda *a: None)
+    train_classifier(xtr, ytr, num_classes=3, cfg=ClassifierConfig(steps=3, width=8))
+    assert len(traces) == 2  # what Keras does without it: the check above can fail

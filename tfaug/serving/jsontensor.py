@@ -235,7 +235,14 @@ def predict_response(outputs: dict, fmt: str, fast: bool = False) -> dict:
             "INVALID_ARGUMENT",
             "Outputs have different batch sizes and cannot be returned in row format; use the columnar 'inputs' format.",
         )
-    columns = {k: _json_value(np.asarray(outputs[k]), k.endswith("_bytes"), fast) for k in names}
     if len(names) == 1:
-        return {"predictions": columns[names[0]]}
+        return {"predictions": _json_value(np.asarray(outputs[names[0]]), names[0].endswith("_bytes"), fast)}
+    columns = {k: _rows(np.asarray(outputs[k]), k.endswith("_bytes"), fast) for k in names}
     return {"predictions": [{k: columns[k][i] for k in names} for i in range(batch)]}
+
+
+def _rows(arr: np.ndarray, b64: bool, fast: bool) -> list:
+    """The JSON value of each row of ``arr`` (its first axis), as :func:`_json_value` gives the whole array."""
+    if fast and arr.dtype != object:
+        return [json_ready(row) for row in arr]  # each row one array (or text) for dumps
+    return _json_value(arr, b64, fast)

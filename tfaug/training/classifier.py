@@ -275,11 +275,31 @@ def _train_member(cfg: ClassifierConfig, seed: int, phases: list, num_classes: i
                                drop_remainder=True, one_hot=0 if loss else num_classes, balanced=balanced,
                                targets=targets)
         desc = "pretrain-classifier" if prefix else (progress if isinstance(progress, str) else "train-classifier")
+        if prefix == phases[0][0]:  # before the first fit
+            prebuild(trained, ds, strategy)
         board = classifier_callbacks(log_dir, phase=prefix.rstrip("_"))
         callbacks = ([_tqdm_callback(steps, desc)] if progress else []) + board
         fit = trained.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks, shuffle=False)
         history.update({prefix + k: [float(v) for v in vs] for k, vs in fit.history.items()})
     return model, history, twin
+
+
+def prebuild(model, dataset, strategy) -> None:
+    """Create a compiled model's optimizer slots and metric variables before its first ``fit``.
+
+    Keras 3 builds them ahead of time only under a non-default distribution strategy; otherwise the first trace of
+    the train step creates them, and TensorFlow then traces the step a second time (a ``tf.function`` that created
+    variables is retraced without them). Tracing is most of a short fit's time: building first saves one trace per
+    fit (measured: a test file of 15 small fits, 48 -> 36 s). The variables are the same, created empty; training
+    is unchanged (tests/training/test_classifier.py checks bit-identical weights). ``Model._symbolic_build`` is
+    Keras' own pre-build (what ``fit`` runs under a strategy); where a Keras version lacks it, only the optimizer
+    is built."""
+    with strategy.scope():
+        build = getattr(model, "_symbolic_build", None)
+        if build is not None:
+            build(data_batch=dataset.element_spec)
+        elif model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
 
 
 def make_optimizer(cfg: ClassifierConfig, total_steps: int):
