@@ -4,12 +4,13 @@ A 256-image predict reply is ~1.1 MB of nested integer lists. ``orjson.loads`` t
 in ~208,000 lists (the innermost, one channel, of length 1), and ``np.asarray`` walks them again: with the
 collector's passes over TensorFlow's heap this was the largest cost of a REST request. :func:`loads_arrays` instead
 finds each long, regular array of JSON numbers in the bytes, checks its shape and JSON's number grammar, reads its
-numbers in one call (integers with ``np.fromstring``, floats with ``orjson.loads`` of one flat list, so each float
-is the one the nested lists held) and parses the rest of the document, with a placeholder string for each array,
-with :func:`tfaug.serving.fastjson.loads`. Two fast lanes cover what servers print (non-negative integers; floats
-that all have a fraction; no whitespace) with a few ``bytes`` operations; a general lane of vectorised numpy scans
-covers the rest of JSON's number arrays. Measured in ``benchmarks/rest_json.py`` (~15 ms instead of ~50 ms for a
-256-image uint8 reply on a busy 2-core Xeon).
+numbers at once (integers with ``np.fromstring``, or from their digits with numpy in the integer fast lane; floats
+with ``orjson.loads`` of one flat list, so each float is the one the nested lists held) and parses the rest of the
+document, with a placeholder string for each array, with :func:`tfaug.serving.fastjson.loads`. Two fast lanes cover
+what servers print (non-negative integers; floats that all have a fraction; no whitespace) with a few ``bytes`` and
+numpy operations; a general lane of vectorised numpy scans covers the rest of JSON's number arrays. Measured in
+``benchmarks/rest_json.py``: ~8 ms for a 256-image uint8 reply on an idle 2-core Xeon, where the nested lists took
+~22 ms with the collector paused (~15 ms on a busy machine, and ~50 ms for the nested lists, before the digit lane).
 
 Anything out of the ordinary is left to :func:`fastjson.loads` and comes back as nested lists, exactly as before:
 ragged or mixed-depth arrays, empty arrays, booleans or nulls among the numbers, integers of 19 or more digits,
@@ -36,7 +37,6 @@ for _chars, _cls in ((b" \t\n\r", _WS), (b"[", _OPEN), (b"]", _CLOSE), (b",", _C
     _CLASS[list(_chars)] = _cls
 _NUMERIC = bytes(_CLASS > 0)  # byte -> 1 where it may belong to an array of numbers, else 0
 _NUMBER_TO_ZERO = bytes.maketrans(b"-123456789", b"0000000000")  # a number's first byte, in the skeleton
-_DIGITS_AS_ZERO = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))  # a 19-digit run: b"0" * 19
 _BLANK_STRUCTURE = bytes.maketrans(b"[],", b"   ")  # leaves the numbers, separated by spaces, for np.fromstring
 _BLANK_BRACKETS = bytes.maketrans(b"[]", b"  ")  # "[[1.5],[2.5]]" -> "  1.5 , 2.5  ": one flat list's items
 _MAX_NDIM = 32  # numpy's limit is 64; deeper documents keep orjson's nesting error
