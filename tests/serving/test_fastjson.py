@@ -102,7 +102,7 @@ def test_non_finite_floats_and_odd_documents_keep_the_standard_library_behaviour
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int8"])
-def test_int_array_text_is_orjsons_text_for_every_shape(dtype):
+def test_int_array_text_is_orjsons_text_for_every_shape(dtype, monkeypatch):
     import orjson
 
     info = np.iinfo(dtype)
@@ -114,6 +114,9 @@ def test_int_array_text_is_orjsons_text_for_every_shape(dtype):
     assert fastjson.int_array_text(strided) == json.dumps(strided.tolist(), separators=(",", ":")).encode()
     for other in (np.zeros((0, 3), np.uint8), np.uint8(7), np.zeros(5, np.int32), np.zeros(5, np.float32)):
         assert fastjson.int_array_text(np.asarray(other)) is None
+    monkeypatch.setattr(fastjson, "_CACHED_LAYOUT", 10)  # large arrays build their layout without the cache
+    big = RNG.integers(info.min, info.max, (3, 5, 4), dtype=dtype, endpoint=True)
+    assert fastjson.int_array_text(big) == orjson.dumps(big, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 @pytest.mark.parametrize("fmt", ["row", "columnar"])
