@@ -131,25 +131,26 @@ SLOW_TESTS = {
 SLOW_FIXTURES = {"mirrored_check", "mirrored_result", "mnist10k_path", "enriched", "generator_won"}
 
 
-# Seconds per test file (setup included) measured one directory at a time on the shared 2-core machine under load
-# (`pytest --durations=0 --junitxml`, 2026-12-05; the files changed for issue 21 scaled by their measured CPU time
-# after/before): the files of 5 s or more. Only their order matters. `make test` runs each file on one of 2 xdist
-# workers (--dist loadfile), so the longest files start first (longest-processing-time-first keeps the workers'
+# Seconds per test file (setup included) in one idle `make test` run on the 2-core Xeon (`pytest --durations=0`,
+# 2026-12-05, 2 workers): the files of 5 s or more. Only their order matters. `make test` runs each file on one of 2
+# xdist workers (--dist loadfile), so the longest files start first (longest-processing-time-first keeps the workers'
 # totals close; --no-loadscope-reorder in the Makefile keeps this order, where xdist would otherwise start the files
 # with the most tests first and leave the few-test end-to-end files to the end). A file missing here runs after
 # these, in collection order. The mirrored_check fixture's subprocess is counted in test_classifier_runtime.py:
 # the other two files that read it (training/test_distribute.py, test_cli_runtime.py) run late, when it is done.
 FILE_SECONDS = {
-    "studies/test_executors.py": 89, "training/test_classifier.py": 59, "models/test_mixed_precision.py": 69,
-    "training/test_classifier_runtime.py": 66, "studies/test_runner.py": 47, "benchmarks/test_throughput.py": 45,
-    "studies/test_demo.py": 41, "training/test_multiworker.py": 30, "enrich/test_run.py": 28,
-    "training/test_gan_runner.py": 27, "studies/test_study_cli.py": 26, "test_cli.py": 25, "test_commands.py": 21,
-    "training/test_mixing.py": 20, "test_readme_walkthrough.py": 19, "benchmarks/test_fewshot_heldout.py": 18,
-    "fewshot/test_adapt.py": 18, "enrich/test_report_html.py": 17, "studies/test_cells.py": 11,
-    "fewshot/test_invert.py": 11, "export/test_downstream_keras.py": 10, "training/test_longtail.py": 9,
-    "metrics/test_cas.py": 9, "models/test_cgan.py": 9, "models/test_acgan.py": 9, "metrics/test_features.py": 8,
-    "export/test_savedmodel.py": 8, "serving/test_client.py": 7, "training/test_augment_choice.py": 7,
-    "training/test_tensorboard.py": 6, "models/test_wgan.py": 6, "models/test_bagan.py": 6, "models/test_vae.py": 5,
+    "models/test_mixed_precision.py": 95, "studies/test_executors.py": 85, "benchmarks/test_throughput.py": 53,
+    "studies/test_runner.py": 50, "training/test_classifier_runtime.py": 45, "training/test_gan_runner.py": 43,
+    "enrich/test_run.py": 30, "studies/test_demo.py": 30, "training/test_classifier.py": 29, "test_cli.py": 28,
+    "studies/test_study_cli.py": 26, "test_commands.py": 25, "training/test_multiworker.py": 25,
+    "fewshot/test_adapt.py": 25, "benchmarks/test_fewshot_heldout.py": 19, "fewshot/test_invert.py": 18,
+    "training/test_mixing.py": 18, "test_readme_walkthrough.py": 17, "models/test_cgan.py": 16,
+    "enrich/test_report_html.py": 14, "studies/test_pretrain.py": 13, "models/test_acgan.py": 13,
+    "metrics/test_features.py": 11, "training/test_longtail.py": 11, "export/test_savedmodel.py": 10,
+    "models/test_wgan.py": 8, "models/test_vae.py": 8, "models/test_bagan.py": 8, "training/test_tensorboard.py": 8,
+    "models/test_cvae_gan.py": 8, "studies/test_cells.py": 7, "metrics/test_cas.py": 7, "models/test_networks.py": 7,
+    "models/test_gan_bank.py": 6, "synthesis/test_loader.py": 6, "serving/test_server_config.py": 5,
+    "serving/test_client.py": 5, "models/test_dcgan.py": 5, "export/test_downstream_keras.py": 5,
 }
 
 
